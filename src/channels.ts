@@ -1,0 +1,85 @@
+/**
+ * Channel grammar: `namespace(:segment)*`, segments of 1–128 `[A-Za-z0-9_.-]`, and subscription
+ * patterns ending in a `*` segment (`dashboards:*`), which match one or more further segments.
+ */
+
+/** Longest segment, in characters. */
+export const MAX_SEGMENT_LENGTH = 128;
+
+const SEGMENT = /^[A-Za-z0-9_.-]{1,128}$/;
+
+/** A parsed subscription: an exact channel or a prefix pattern. */
+export interface Topic {
+  /** As requested, e.g. `dashboards:*` or `logs:ws1:wf2`. */
+  readonly name: string;
+  /** The first segment. */
+  readonly namespace: string;
+  /** For a pattern, the part before `:*` (`dashboards`); for a channel, the channel itself. */
+  readonly key: string;
+  /** True for `…:*`. */
+  readonly pattern: boolean;
+  /** All segments, without the trailing `*`. */
+  readonly segments: readonly string[];
+}
+
+/** True when `name` is one segment of the grammar. */
+export function isSegment(name: string): boolean {
+  return SEGMENT.test(name);
+}
+
+/**
+ * Parse a channel or, when `allowPattern`, a subscription pattern. Returns `null` when malformed.
+ *
+ * @param name - the channel as a client or publisher wrote it.
+ * @param allowPattern - accept a trailing `*` segment. Defaults to `false`.
+ */
+export function parseTopic(name: string, allowPattern = false): Topic | null {
+  if (name.length === 0 || name.length > 4096) return null;
+  const parts = name.split(':');
+  let pattern = false;
+  if (parts[parts.length - 1] === '*') {
+    if (!allowPattern || parts.length < 2) return null;
+    pattern = true;
+    parts.pop();
+  }
+  for (const part of parts) if (!SEGMENT.test(part)) return null;
+  const namespace = parts[0] as string;
+  return { name, namespace, key: parts.join(':'), pattern, segments: parts };
+}
+
+/**
+ * Does `channel` fall under `topic`? An exact topic matches itself; `a:*` matches `a:x`, `a:x:y`, not `a`.
+ *
+ * @param topic - a parsed subscription.
+ * @param channel - a concrete channel.
+ */
+export function matchChannel(topic: Topic, channel: string): boolean {
+  if (!topic.pattern) return channel === topic.name;
+  return channel.length > topic.key.length && channel.startsWith(topic.key) && channel[topic.key.length] === ':';
+}
+
+/**
+ * The channel's namespace (its first segment).
+ *
+ * @param channel - a concrete channel.
+ */
+export function namespaceOf(channel: string): string {
+  const colon = channel.indexOf(':');
+  return colon === -1 ? channel : channel.slice(0, colon);
+}
+
+/**
+ * Every key under which a pattern subscription to `channel` would be indexed:
+ * for `a:b:c`, `a` and `a:b`.
+ *
+ * @param channel - a concrete channel.
+ */
+export function patternKeysOf(channel: string): string[] {
+  const keys: string[] = [];
+  let at = channel.indexOf(':');
+  while (at !== -1) {
+    keys.push(channel.slice(0, at));
+    at = channel.indexOf(':', at + 1);
+  }
+  return keys;
+}

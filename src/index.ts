@@ -1,0 +1,9 @@
+/**
+ * `@datashop/sse-gateway`: Server-Sent Events for Express backends-for-frontends.
+ */
+export { createMemoryBus } from './memory-bus';
+export { SseError } from './errors';
+export type { SseErrorCode } from './errors';
+export { formatEvent, formatComment } from './framing';
+export type { SseMessage } from './framing';
+export type * from './types';

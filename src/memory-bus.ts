@@ -1,0 +1,149 @@
+/**
+ * The embedded bus: eventemitter3 fan-out inside one process, with an lru-cache history bounded by
+ * count and age for Last-Event-ID replay.
+ */
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'eventemitter3';
+import { LRUCache } from 'lru-cache';
+import { SseError } from './errors';
+import { createEvent, preparePublish } from './event';
+import { createEpoch, formatEventId, parseEventId } from './event-id';
+import type { Bus, BusListener, BusStatus, MemoryBusOptions, ReplayQuery, ReplayResult, SseEvent } from './types';
+
+/** Default history of a memory bus: the last 1,000 events up to 10 minutes old. */
+export const DEFAULT_HISTORY = Object.freeze({ size: 1000, ttlMs: 600_000 });
+
+function positiveInteger(value: unknown, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    throw new TypeError(`${name} must be a positive integer (received ${String(value)}).`);
+  }
+  return value;
+}
+
+/**
+ * Replay from an ordered history: every event after `lastEventId` up to `headSeq`, or a reset reason
+ * when the id is foreign, in the future, or older than what is still held.
+ *
+ * @param lookup - the event with a given sequence, or `undefined` when it is no longer held.
+ */
+export function replayFromHistory(
+  epoch: string,
+  headSeq: number,
+  lastEventId: string,
+  query: ReplayQuery,
+  lookup: (seq: number) => SseEvent | undefined,
+): ReplayResult {
+  const last = parseEventId(lastEventId);
+  if (last === null) return { ok: false, reason: 'malformed-id' };
+  if (last.epoch !== epoch || last.seq > headSeq) return { ok: false, reason: 'unknown-id' };
+  if (headSeq - last.seq > query.maxCount) return { ok: false, reason: 'expired' };
+  const oldest = Date.now() - query.maxAgeMs;
+  const events: SseEvent[] = [];
+  for (let seq = last.seq + 1; seq <= headSeq; seq++) {
+    const event = lookup(seq);
+    if (event === undefined || event.time < oldest) return { ok: false, reason: 'expired' };
+    if (query.match(event.channel)) events.push(event);
+  }
+  return { ok: true, events, head: formatEventId(epoch, headSeq) };
+}
+
+class MemoryBus implements Bus {
+  readonly id = randomUUID();
+  private readonly epoch = createEpoch();
+  private readonly emitter = new EventEmitter<{ event: [SseEvent] }>();
+  private history: LRUCache<number, SseEvent> | null;
+  private seq = 0;
+  private closed = false;
+
+  constructor(options: MemoryBusOptions) {
+    const history = options.history ?? {};
+    this.history =
+      history === false
+        ? null
+        : newHistory(
+            positiveInteger(history.size, 'history.size', DEFAULT_HISTORY.size),
+            positiveInteger(history.ttlMs, 'history.ttlMs', DEFAULT_HISTORY.ttlMs),
+          );
+  }
+
+  publish(channel: string, data: unknown, options?: { users?: readonly string[] }): Promise<SseEvent> {
+    if (this.closed) return Promise.reject(new SseError('ERR_SSE_BUS_CLOSED', 'This memory bus is closed.'));
+    let json: string;
+    try {
+      json = preparePublish(channel, data, options?.users);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const users = options?.users === undefined ? undefined : [...options.users];
+    const event = createEvent(formatEventId(this.epoch, ++this.seq), channel, json, Date.now(), users, data);
+    this.history?.set(this.seq, event);
+    this.emitter.emit('event', event);
+    return Promise.resolve(event);
+  }
+
+  listen(listener: BusListener): () => void {
+    this.emitter.on('event', listener);
+    return () => {
+      this.emitter.off('event', listener);
+    };
+  }
+
+  watch(): () => void {
+    return noop;
+  }
+
+  replay(lastEventId: string, query: ReplayQuery): Promise<ReplayResult> {
+    const history = this.history;
+    if (history === null) return Promise.resolve({ ok: false, reason: 'replay-disabled' });
+    const bounded = { ...query, maxCount: Math.min(query.maxCount, history.max) };
+    return Promise.resolve(replayFromHistory(this.epoch, this.seq, lastEventId, bounded, (seq) => history.peek(seq)));
+  }
+
+  retain(window: { size: number; ttlMs: number }): void {
+    const current = this.history;
+    if (current === null || (window.size <= current.max && window.ttlMs <= current.ttl)) return;
+    const next = newHistory(Math.max(window.size, current.max), Math.max(window.ttlMs, current.ttl));
+    for (const seq of current.rkeys()) {
+      const event = current.peek(seq);
+      if (event !== undefined) next.set(seq, event);
+    }
+    this.history = next;
+  }
+
+  status(): BusStatus {
+    return {
+      kind: 'memory',
+      connected: !this.closed,
+      head: this.seq === 0 ? undefined : formatEventId(this.epoch, this.seq),
+      history: this.history?.size ?? 0,
+      listeners: this.emitter.listenerCount('event'),
+    };
+  }
+
+  close(): Promise<void> {
+    this.closed = true;
+    this.emitter.removeAllListeners();
+    this.history?.clear();
+    return Promise.resolve();
+  }
+}
+
+function newHistory(size: number, ttlMs: number): LRUCache<number, SseEvent> {
+  return new LRUCache<number, SseEvent>({ max: size, ttl: ttlMs, ttlAutopurge: false });
+}
+
+function noop(): void {}
+
+/**
+ * Create an in-process bus (eventemitter3) with a bounded replay history.
+ * Defaults to a history of the last 1,000 events up to 10 minutes old.
+ *
+ * @param options - history size and age, or `history: false`.
+ * @example
+ * const bus = createMemoryBus({ history: { size: 5000 } });
+ * app.use(sseMiddleware({ channels: ['logs'], bus }));
+ */
+export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
+  return new MemoryBus(options);
+}

@@ -1,0 +1,276 @@
+/**
+ * Public types of `@datashop/sse-gateway`.
+ *
+ * Everything a user names in code lives here, so a reader can see the whole surface in one file.
+ */
+import type { Request, RequestHandler, Router } from 'express';
+import type { Cluster, Redis } from 'ioredis';
+
+/** The authenticated party behind a connection: any object with a string `id`. */
+export interface Principal {
+  /** Stable identifier of the user (or service) the connection belongs to. */
+  readonly id: string;
+  readonly [key: string]: unknown;
+}
+
+/**
+ * One published event, as `publishEvent()` resolves it and as `filter` receives it.
+ *
+ * @typeParam T - the payload type.
+ */
+export interface SseEvent<T = unknown> {
+  /** Opaque id, `<epoch>-<sequence>`; one sequence covers every channel of a bus. */
+  readonly id: string;
+  /** Concrete channel, e.g. `logs:ws123:wf456`. */
+  readonly channel: string;
+  /** The payload, JSON-serialisable. */
+  readonly data: T;
+  /** When set, only these principals' connections receive the event. */
+  readonly users?: readonly string[];
+  /** Publish time, milliseconds since the epoch. */
+  readonly time: number;
+}
+
+/** Options of a single publish. */
+export interface PublishOptions {
+  /** Restrict the event to these principal ids. */
+  users?: readonly string[];
+  /** Publish on this bus instead of the default one. */
+  bus?: Bus;
+}
+
+/** What a bus is asked to replay after a Last-Event-ID. */
+export interface ReplayQuery {
+  /** Which channels the caller wants; events of other channels are skipped (not a reason to reset). */
+  match(channel: string): boolean;
+  /** At most this many events may lie between the id and the head; more means `sse:reset`. */
+  maxCount: number;
+  /** Events older than this (ms) are outside the window; needing one means `sse:reset`. */
+  maxAgeMs: number;
+}
+
+/** Why a replay cannot be served; the gateway then sends `sse:reset` with this reason. */
+export type ReplayResetReason =
+  | 'malformed-id'
+  | 'unknown-id'
+  | 'expired'
+  | 'replay-disabled'
+  | 'unavailable';
+
+/** The answer of {@link Bus.replay}. */
+export type ReplayResult =
+  | {
+      readonly ok: true;
+      /** Every event after the id, up to `head`, whose channel matched, in publish order. */
+      readonly events: readonly SseEvent[];
+      /** The id of the newest event on the bus when the snapshot was taken (or the id replayed from). */
+      readonly head: string;
+    }
+  | { readonly ok: false; readonly reason: ReplayResetReason };
+
+/** A bus listener: called once per event, in publish order. */
+export type BusListener = (event: SseEvent) => void;
+
+/** Health of a bus, reported by `gateway.stats().bus`. */
+export interface BusStatus {
+  /** `memory` or `redis` (other adapters name themselves). */
+  readonly kind: string;
+  /** False while a networked bus cannot publish or receive. */
+  readonly connected: boolean;
+  /** Id of the newest event this bus has seen, if any. */
+  readonly head?: string;
+  /** Further adapter-specific figures (lag, reconnects, …). */
+  readonly [key: string]: unknown;
+}
+
+/**
+ * The transport between publishers and gateways. The memory bus and the Redis bus implement it;
+ * the gateway never asks which one it has.
+ */
+export interface Bus {
+  /** Unique id of this bus instance (the origin of what it publishes). */
+  readonly id: string;
+  /**
+   * Sequence, record and fan out one event. Rejects (never drops silently) when it cannot.
+   * @param channel - a concrete channel (no wildcard).
+   * @param data - a JSON-serialisable payload.
+   */
+  publish(channel: string, data: unknown, options?: Pick<PublishOptions, 'users'>): Promise<SseEvent>;
+  /** Receive every event this bus delivers to this process. Returns the unsubscribe function. */
+  listen(listener: BusListener): () => void;
+  /**
+   * Declare that this process needs `topic` (a channel or a `prefix:*` pattern). Reference-counted;
+   * buses that deliver everything may ignore it. Returns the release function.
+   */
+  watch(topic: string): () => void;
+  /** Events after `lastEventId` that match `query`, or why they cannot be replayed. */
+  replay(lastEventId: string, query: ReplayQuery): Promise<ReplayResult>;
+  /** Ask the bus to keep at least this much history (count and age). Buses with fixed history may ignore it. */
+  retain?(window: { size: number; ttlMs: number }): void;
+  /** Current health. */
+  status(): BusStatus;
+  /** Stop delivering and release every resource. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Options of {@link createMemoryBus}. */
+export interface MemoryBusOptions {
+  /** History kept for Last-Event-ID replay. Defaults to `{ size: 1000, ttlMs: 600000 }`. */
+  history?: { size?: number; ttlMs?: number } | false;
+}
+
+/** Options of `createRedisBus()`. */
+export interface RedisBusOptions {
+  /** Connection URL, e.g. `redis://localhost:6379`. Ignored when `redis` is given. */
+  url?: string;
+  /**
+   * An existing ioredis client (or Cluster). The bus duplicates it for its subscriber connection and
+   * leaves the client itself open on `close()`.
+   */
+  redis?: Redis | Cluster;
+  /** Key and channel prefix. Defaults to `sse`. */
+  prefix?: string;
+  /** Shared history in a Redis stream. Defaults to `{ size: 10000, ttlMs: 600000 }`. */
+  history?: { size?: number; ttlMs?: number };
+  /** Where connection errors are reported. Defaults to `console`. */
+  logger?: Logger;
+  /** Interval of the pub/sub watchdog ping in ms. Defaults to `5000`. */
+  watchdogMs?: number;
+}
+
+/** Where the library reports odd-but-valid options and runtime errors. */
+export interface Logger {
+  warn(message: string, ...details: unknown[]): void;
+  error(message: string, ...details: unknown[]): void;
+}
+
+/** A synchronous or asynchronous answer. */
+export type MaybePromise<T> = T | Promise<T>;
+
+/** Per-namespace settings; every field is optional. */
+export interface ChannelPolicy {
+  /** Connect-time ACL for this namespace, after the gateway-wide `authorize`. */
+  authorize?(principal: Principal, channel: string, req: Request): MaybePromise<boolean>;
+  /** Per-event ACL for this namespace, after user scoping and before the gateway-wide `filter`. */
+  filter?(principal: Principal, event: SseEvent): MaybePromise<boolean>;
+  /** `alerts:u1` (and `alerts:u1:…`) are open only to principal `u1`. */
+  userScoped?: boolean;
+  /** `false`: events of this namespace are not replayed after a reconnect. Defaults to `true`. */
+  replay?: boolean;
+}
+
+/** Connection and size limits. */
+export interface SseLimits {
+  /** Open streams per gateway; more answer 429. Defaults to `Infinity`. */
+  maxConnections?: number;
+  /** Open streams per principal id (anonymous ones are not counted); more answer 429. Defaults to `Infinity`. */
+  maxConnectionsPerUser?: number;
+  /** Channels and patterns one stream may ask for; more answer 400. Defaults to `100`. */
+  maxChannelsPerConnection?: number;
+  /** Bytes one stream may have waiting for a slow client before it is closed. Defaults to `1048576` (1 MiB). */
+  maxBufferedBytes?: number;
+  /** `Retry-After` seconds sent with 429. Defaults to `retryMs` rounded up to seconds. */
+  retryAfterSeconds?: number;
+}
+
+/** Options of {@link SseGateway}'s opt-in admin routes below `path`. */
+export interface SseAdminOptions {
+  /** Decides who may use `GET {path}/stats` and `POST {path}/publish`. */
+  authorize(req: Request): MaybePromise<boolean>;
+  /** Largest accepted publish body. Defaults to `65536`. */
+  maxBodyBytes?: number;
+}
+
+/** Options of `sseMiddleware()`. */
+export interface SseOptions {
+  /** Route of the stream. Defaults to `/events`. */
+  path?: string;
+  /** Allowed namespaces: a list, or a map of namespace to {@link ChannelPolicy}. */
+  channels: readonly string[] | Readonly<Record<string, ChannelPolicy>>;
+  /**
+   * `false`: anonymous allowed; `true`: the principal is `req.user`, 401 when absent;
+   * a function: resolves the principal (or `null` for 401). Defaults to `false`.
+   */
+  authentication?: boolean | ((req: Request) => MaybePromise<Principal | null | undefined>);
+  /** Honour `users` on events and `userScoped` namespaces. Defaults to `false`. */
+  userScoping?: boolean;
+  /** Connect-time ACL, once per requested channel or pattern. */
+  authorize?(principal: Principal, channel: string, req: Request): MaybePromise<boolean>;
+  /** Per-event ACL, for every event before it is written to a connection. */
+  filter?(principal: Principal, event: SseEvent): MaybePromise<boolean>;
+  /** How long `authorize` answers are cached per principal and channel, in ms; `0` disables. Defaults to `5000`. */
+  authorizeCacheMs?: number;
+  /** The bus. Defaults to the process-wide memory bus. */
+  bus?: Bus;
+  /** Heartbeat comment interval in ms. Defaults to `25000`. */
+  heartbeatMs?: number;
+  /** `retry:` sent on connect, in ms. Defaults to `5000`. */
+  retryMs?: number;
+  /** Replay window for Last-Event-ID, or `false`. Defaults to `{ size: 1000, ttlMs: 600000 }`. */
+  replay?: { size?: number; ttlMs?: number } | false;
+  /** Connection and size limits. */
+  limits?: SseLimits;
+  /** Opt-in `GET {path}/stats` and `POST {path}/publish`. Defaults to off. */
+  admin?: SseAdminOptions;
+  /** Where warnings and callback errors go. Defaults to `console`. */
+  logger?: Logger;
+}
+
+/** Figures from `gateway.stats()`. */
+export interface SseStats {
+  /** Open streams. */
+  readonly connections: number;
+  /** Distinct principals with at least one open stream. */
+  readonly users: number;
+  /** Entries in the channel index (exact channels plus patterns). */
+  readonly channels: number;
+  /** Subscriptions over all connections. */
+  readonly subscriptions: number;
+  /** Timers the gateway currently owns. */
+  readonly timers: number;
+  /** Bytes waiting for slow clients, over all connections. */
+  readonly bufferedBytes: number;
+  /** Events received from the bus since creation. */
+  readonly events: number;
+  /** Event writes to connections since creation. */
+  readonly delivered: number;
+  /** Connections closed for exceeding `maxBufferedBytes`. */
+  readonly slowClosed: number;
+  /** True after `close()`. */
+  readonly closing: boolean;
+  /** Bus health. */
+  readonly bus: BusStatus;
+}
+
+/** The Express router returned by `sseMiddleware()`, with publishing and lifecycle. */
+export interface SseGateway extends Router {
+  /** Publish on this gateway's bus. The namespace must be one of `channels`. */
+  publish<T>(channel: string, data: T, options?: Omit<PublishOptions, 'bus'>): Promise<SseEvent<T>>;
+  /** Current figures. */
+  stats(): SseStats;
+  /** End every stream, answer later requests with 503, close a bus the gateway created. Idempotent. */
+  close(): Promise<void>;
+  /** The bus this gateway listens to. */
+  readonly bus: Bus;
+}
+
+/** Options of `sseProxy()`. */
+export interface ProxyOptions {
+  /** Upstream SSE URL, or a function mapping the request to one. */
+  target: string | URL | ((req: Request) => string | URL);
+  /** Extra request headers toward upstream (e.g. a service token), computed per request. */
+  headers?: Record<string, string> | ((req: Request) => MaybePromise<Record<string, string>>);
+  /** Forward the browser's Cookie header. Defaults to `false`. */
+  forwardCookies?: boolean;
+  /** Heartbeat interval toward the client while upstream is silent, in ms. Defaults to `25000`. */
+  heartbeatMs?: number;
+  /** `retry:` sent to the client, in ms. Defaults to `5000`. */
+  retryMs?: number;
+  /** Time allowed to get upstream response headers, in ms. Defaults to `10000`. */
+  connectTimeoutMs?: number;
+  /** Where upstream errors are reported. Defaults to `console`. */
+  logger?: Logger;
+}
+
+/** An Express request handler; re-exported for convenience in signatures. */
+export type SseRequestHandler = RequestHandler;
