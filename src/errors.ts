@@ -20,7 +20,9 @@ export type SseErrorCode =
   | 'ERR_SSE_BUS_UNAVAILABLE'
   | 'ERR_SSE_PAYLOAD_TOO_LARGE'
   | 'ERR_SSE_BAD_REQUEST'
-  | 'ERR_SSE_FORBIDDEN';
+  | 'ERR_SSE_FORBIDDEN'
+  | 'ERR_SSE_EVENT_TOO_LARGE'
+  | 'ERR_SSE_UPSTREAM_FAILED';
 
 /**
  * An error with a stable `code`, an HTTP `status` where it answers a request, and optional details

@@ -1,6 +1,8 @@
 /**
  * `@datashop/sse-gateway`: Server-Sent Events for Express backends-for-frontends.
  */
+export { sseMiddleware } from './gateway';
+export { publishEvent } from './default-bus';
 export { createMemoryBus } from './memory-bus';
 export { SseError } from './errors';
 export type { SseErrorCode } from './errors';

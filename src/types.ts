@@ -250,6 +250,11 @@ export interface SseGateway extends Router {
   stats(): SseStats;
   /** End every stream, answer later requests with 503, close a bus the gateway created. Idempotent. */
   close(): Promise<void>;
+  /**
+   * Be told when a channel or pattern gains its first local stream (`active: true`) or loses its last,
+   * e.g. to start an upstream bridge on demand. Returns the unsubscribe function.
+   */
+  onSubscription(listener: (topic: string, active: boolean) => void): () => void;
   /** The bus this gateway listens to. */
   readonly bus: Bus;
 }

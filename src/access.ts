@@ -1,0 +1,152 @@
+/**
+ * Access control: who is connecting, which of the requested channels they may open, and which events
+ * they may read.
+ */
+import type { Request } from 'express';
+import { LRUCache } from 'lru-cache';
+import type { Topic } from './channels';
+import type { Connection, Gate } from './connection';
+import { SseError } from './errors';
+import type { GatewayConfig } from './options';
+import type { MaybePromise, Principal, SseEvent } from './types';
+
+/** The principal of connections made without authentication. */
+export const ANONYMOUS: Principal = Object.freeze({ id: 'anonymous', anonymous: true });
+
+function isPrincipal(value: unknown): value is Principal {
+  return typeof value === 'object' && value !== null && typeof (value as Principal).id === 'string' && (value as Principal).id !== '';
+}
+
+/**
+ * Resolve the principal of `req` per `authentication`.
+ *
+ * @throws SseError 401 when there is none, 500 when the callback fails or returns no string `id`.
+ */
+export async function resolvePrincipal(config: GatewayConfig, req: Request): Promise<Principal> {
+  const { authentication } = config;
+  const user = (req as Request & { user?: unknown }).user;
+  if (authentication === false) return isPrincipal(user) ? user : ANONYMOUS;
+  let principal: unknown;
+  if (authentication === true) principal = user;
+  else {
+    try {
+      principal = await authentication(req);
+    } catch (cause) {
+      config.logger.error('sse-gateway: the authentication callback threw', cause);
+      throw new SseError('ERR_SSE_CALLBACK_FAILED', 'Authentication failed with an internal error.', 500);
+    }
+  }
+  if (principal === null || principal === undefined || principal === false) {
+    throw new SseError('ERR_SSE_UNAUTHENTICATED', 'Sign in to open this stream: no authenticated principal.', 401);
+  }
+  if (!isPrincipal(principal)) {
+    config.logger.error('sse-gateway: the principal has no non-empty string `id`', principal);
+    throw new SseError('ERR_SSE_INVALID_PRINCIPAL', 'The server resolved a principal without a string `id`.', 500);
+  }
+  return principal;
+}
+
+/** Connect-time ACL with a short per-principal cache of decisions. */
+export class Authorizer {
+  private readonly cache: LRUCache<string, boolean> | null;
+
+  constructor(private readonly config: GatewayConfig) {
+    this.cache =
+      config.authorizeCacheMs > 0 ? new LRUCache<string, boolean>({ max: 10_000, ttl: config.authorizeCacheMs }) : null;
+  }
+
+  /**
+   * The requested topics `principal` may not open (empty when all are allowed).
+   *
+   * @throws SseError 500 when a callback throws.
+   */
+  async denied(principal: Principal, topics: readonly Topic[], req: Request): Promise<string[]> {
+    const verdicts = await Promise.all(topics.map((topic) => this.allowed(principal, topic, req)));
+    return topics.filter((_, i) => !verdicts[i]).map((topic) => topic.name);
+  }
+
+  private allowed(principal: Principal, topic: Topic, req: Request): MaybePromise<boolean> {
+    const policy = this.config.namespaces.get(topic.namespace) ?? {};
+    if (policy.userScoped) {
+      // `alerts:u1` and `alerts:u1:*` belong to u1; `alerts:*` would span every user.
+      if (principal === ANONYMOUS || topic.segments[1] !== principal.id) return false;
+    }
+    const { authorize } = this.config;
+    if (authorize === undefined && policy.authorize === undefined) return true;
+    const key = principal === ANONYMOUS ? undefined : `${principal.id}\u0000${topic.name}`;
+    const cached = key === undefined ? undefined : this.cache?.get(key);
+    if (cached !== undefined) return cached;
+    return this.decide(principal, topic, req, policy.authorize).then((verdict) => {
+      if (key !== undefined) this.cache?.set(key, verdict);
+      return verdict;
+    });
+  }
+
+  private async decide(
+    principal: Principal,
+    topic: Topic,
+    req: Request,
+    policyAuthorize: GatewayConfig['authorize'],
+  ): Promise<boolean> {
+    try {
+      if (this.config.authorize && (await this.config.authorize(principal, topic.name, req)) !== true) return false;
+      if (policyAuthorize && (await policyAuthorize(principal, topic.name, req)) !== true) return false;
+      return true;
+    } catch (cause) {
+      this.config.logger.error(`sse-gateway: authorize threw for ${topic.name}`, cause);
+      throw new SseError('ERR_SSE_CALLBACK_FAILED', 'Authorization failed with an internal error.', 500);
+    }
+  }
+}
+
+/**
+ * The per-event ACL: `users` on the event, then the namespace's `filter`, then the gateway's `filter`.
+ * Synchronous answers stay synchronous so the common path allocates nothing; a filter that throws or
+ * rejects hides the event (fail closed).
+ */
+export function createGate(config: GatewayConfig): Gate {
+  const policyFilters = new Map<string, NonNullable<GatewayConfig['filter']>>();
+  for (const [namespace, policy] of config.namespaces) if (policy.filter) policyFilters.set(namespace, policy.filter);
+  const globalFilter = config.filter;
+  const { logger } = config;
+
+  const guarded = (
+    filter: NonNullable<GatewayConfig['filter']>,
+    principal: Principal,
+    event: SseEvent,
+  ): MaybePromise<boolean> => {
+    try {
+      const verdict = filter(principal, event);
+      if (verdict === true || verdict === false) return verdict;
+      if (verdict && typeof (verdict as Promise<boolean>).then === 'function') {
+        return (verdict as Promise<boolean>).then(
+          (v) => v === true,
+          (cause: unknown) => {
+            logger.error(`sse-gateway: filter rejected for ${event.channel}; the event is not sent`, cause);
+            return false;
+          },
+        );
+      }
+      return Boolean(verdict);
+    } catch (cause) {
+      logger.error(`sse-gateway: filter threw for ${event.channel}; the event is not sent`, cause);
+      return false;
+    }
+  };
+
+  return (connection: Connection, event: SseEvent): MaybePromise<boolean> => {
+    const { principal } = connection;
+    if (event.users !== undefined && (principal === ANONYMOUS || !event.users.includes(principal.id))) return false;
+    if (policyFilters.size > 0) {
+      const colon = event.channel.indexOf(':');
+      const policyFilter = policyFilters.get(colon === -1 ? event.channel : event.channel.slice(0, colon));
+      if (policyFilter !== undefined) {
+        const first = guarded(policyFilter, principal, event);
+        if (globalFilter === undefined || first === false) return first;
+        if (first === true) return guarded(globalFilter, principal, event);
+        return first.then((ok) => (ok ? guarded(globalFilter, principal, event) : false));
+      }
+    }
+    return globalFilter === undefined ? true : guarded(globalFilter, principal, event);
+  };
+}

@@ -1,0 +1,407 @@
+/**
+ * `sseMiddleware()`: the stream route, its lifecycle and the fan-out from the bus to connections.
+ */
+import { randomUUID } from 'node:crypto';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { ANONYMOUS, Authorizer, createGate, resolvePrincipal } from './access';
+import { mountAdminRoutes } from './admin-routes';
+import { ChannelIndex } from './channel-index';
+import { matchChannel, namespaceOf, parseTopic, type Topic } from './channels';
+import { Connection, type ConnectionHost } from './connection';
+import { processMemoryBus, pushDefaultBus } from './default-bus';
+import { SseError } from './errors';
+import { formatComment, formatEvent, formatRetry } from './framing';
+import { type GatewayConfig, parseOptions } from './options';
+import type { Bus, PublishOptions, ReplayResetReason, SseEvent, SseGateway, SseOptions, SseStats } from './types';
+
+const HEARTBEAT = Buffer.from(formatComment('heartbeat'));
+/** Listed names in an error are cut to this many, each to 140 characters, so a 10 KB query is not echoed back. */
+const MAX_NAMED = 10;
+
+function preview(names: readonly string[]): string[] {
+  return names.slice(0, MAX_NAMED).map((name) => (name.length > 140 ? `${name.slice(0, 140)}…` : name));
+}
+
+function sendError(res: Response, error: SseError, retryAfterSeconds?: number): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  if (retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(retryAfterSeconds));
+  res.status(error.status).setHeader('Cache-Control', 'no-store');
+  res.json(error.toJSON());
+}
+
+/** The channel names a request asks for: `channels=a,b` (repeatable) and `channel=a` (repeatable). */
+function requestedChannels(params: URLSearchParams): string[] {
+  const names: string[] = [];
+  for (const value of params.getAll('channels')) {
+    for (const name of value.split(',')) {
+      const trimmed = name.trim();
+      if (trimmed !== '') names.push(trimmed);
+    }
+  }
+  for (const value of params.getAll('channel')) {
+    const trimmed = value.trim();
+    if (trimmed !== '') names.push(trimmed);
+  }
+  return [...new Set(names)];
+}
+
+class Gateway implements ConnectionHost {
+  readonly bus: Bus;
+  readonly gate;
+  readonly maxBufferedBytes: number;
+  private readonly connections = new Set<Connection>();
+  private readonly perUser = new Map<string, number>();
+  private readonly index: ChannelIndex;
+  private readonly watches = new Map<string, () => void>();
+  private readonly topicListeners = new Set<(topic: string, active: boolean) => void>();
+  private readonly authorizer: Authorizer;
+  private readonly unlisten: () => void;
+  private readonly releaseDefault: () => void;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private readonly readyPrefix: string;
+  private closing = false;
+  private pending = 0;
+  private counters = { events: 0, delivered: 0, slowClosed: 0 };
+
+  constructor(readonly config: GatewayConfig) {
+    this.bus = config.bus ?? processMemoryBus();
+    if (config.replay) this.bus.retain?.(config.replay);
+    this.gate = createGate(config);
+    this.maxBufferedBytes = config.limits.maxBufferedBytes;
+    this.authorizer = new Authorizer(config);
+    this.readyPrefix = formatRetry(config.retryMs);
+    this.index = new ChannelIndex((topic, active) => this.onTopic(topic, active));
+    this.unlisten = this.bus.listen((event) => this.onEvent(event));
+    this.releaseDefault = pushDefaultBus(this.bus);
+  }
+
+  delivered(): void {
+    this.counters.delivered++;
+  }
+
+  overflowed(connection: Connection): void {
+    this.counters.slowClosed++;
+    this.config.logger.warn(
+      `sse-gateway: closed connection ${connection.id} of ${connection.principal.id}: more than ${this.maxBufferedBytes} bytes waiting; it resumes with Last-Event-ID.`,
+    );
+  }
+
+  onSubscription(listener: (topic: string, active: boolean) => void): () => void {
+    this.topicListeners.add(listener);
+    return () => {
+      this.topicListeners.delete(listener);
+    };
+  }
+
+  private onTopic(topic: string, active: boolean): void {
+    if (active) this.watches.set(topic, this.bus.watch(topic));
+    else {
+      this.watches.get(topic)?.();
+      this.watches.delete(topic);
+    }
+    for (const listener of this.topicListeners) {
+      try {
+        listener(topic, active);
+      } catch (cause) {
+        this.config.logger.error('sse-gateway: an onSubscription listener threw', cause);
+      }
+    }
+  }
+
+  /** Fan-out: the index finds the audience; each connection only runs its ACL and writes the shared frame. */
+  private onEvent(event: SseEvent): void {
+    this.counters.events++;
+    this.index.forEachSubscriber(event.channel, (connection) => connection.offer(event));
+  }
+
+  async handle(req: Request, res: Response): Promise<void> {
+    const { config } = this;
+    if (this.closing) {
+      return sendError(res, new SseError('ERR_SSE_CLOSING', 'The stream endpoint is shutting down; reconnect shortly.', 503), config.limits.retryAfterSeconds);
+    }
+    const params = new URL(req.originalUrl ?? req.url, 'http://localhost').searchParams;
+    const names = requestedChannels(params);
+    const topics = this.parseTopics(names, res);
+    if (topics === null) return;
+    if (this.connections.size + this.pending >= config.limits.maxConnections) {
+      return this.tooMany('ERR_SSE_TOO_MANY_CONNECTIONS', 'The server has reached its stream limit; retry later.', res);
+    }
+
+    this.pending++;
+    let principal;
+    try {
+      principal = await resolvePrincipal(config, req);
+      const denied = await this.authorizer.denied(principal, topics, req);
+      if (denied.length > 0) {
+        const shown = preview(denied);
+        return sendError(
+          res,
+          new SseError(
+            'ERR_SSE_FORBIDDEN_CHANNEL',
+            `Not allowed to subscribe to ${shown.join(', ')}${denied.length > shown.length ? ', …' : ''}; nothing was subscribed.`,
+            403,
+            { channels: shown },
+          ),
+        );
+      }
+    } catch (error) {
+      return sendError(res, error instanceof SseError ? error : new SseError('ERR_SSE_CALLBACK_FAILED', 'Internal error.', 500));
+    } finally {
+      this.pending--;
+    }
+
+    // The client may have gone, or the gateway closed, while callbacks ran.
+    if (res.destroyed || req.destroyed || res.writableEnded) return;
+    if (this.closing) {
+      return sendError(res, new SseError('ERR_SSE_CLOSING', 'The stream endpoint is shutting down; reconnect shortly.', 503), config.limits.retryAfterSeconds);
+    }
+    if (this.connections.size >= config.limits.maxConnections) {
+      return this.tooMany('ERR_SSE_TOO_MANY_CONNECTIONS', 'The server has reached its stream limit; retry later.', res);
+    }
+    if (principal !== ANONYMOUS && (this.perUser.get(principal.id) ?? 0) >= config.limits.maxConnectionsPerUser) {
+      return this.tooMany(
+        'ERR_SSE_TOO_MANY_USER_CONNECTIONS',
+        `You have ${config.limits.maxConnectionsPerUser} open streams already; close a tab or retry later.`,
+        res,
+      );
+    }
+    const lastEventId = req.get('last-event-id') ?? params.get('lastEventId') ?? undefined;
+    this.open(principal, topics, req, res, lastEventId);
+  }
+
+  private parseTopics(names: readonly string[], res: Response): Topic[] | null {
+    const { limits, namespaces } = this.config;
+    if (names.length === 0) {
+      sendError(
+        res,
+        new SseError('ERR_SSE_NO_CHANNELS', 'Name at least one channel: ?channels=logs:ws1,metrics:ws1', 400, { channels: [] }),
+      );
+      return null;
+    }
+    if (names.length > limits.maxChannelsPerConnection) {
+      sendError(
+        res,
+        new SseError(
+          'ERR_SSE_TOO_MANY_CHANNELS',
+          `${names.length} channels requested; at most ${limits.maxChannelsPerConnection} per stream. Use a pattern such as dashboards:* instead.`,
+          400,
+          { limit: limits.maxChannelsPerConnection },
+        ),
+      );
+      return null;
+    }
+    const topics: Topic[] = [];
+    const invalid: string[] = [];
+    for (const name of names) {
+      const topic = parseTopic(name, true);
+      if (topic === null || !namespaces.has(topic.namespace)) invalid.push(name);
+      else topics.push(topic);
+    }
+    if (invalid.length > 0) {
+      const shown = preview(invalid);
+      sendError(
+        res,
+        new SseError(
+          'ERR_SSE_INVALID_CHANNEL',
+          `Malformed or unknown channel(s): ${shown.join(', ')}${invalid.length > shown.length ? ', …' : ''}. A channel is namespace(:segment)* with segments of 1-128 [A-Za-z0-9_.-], optionally ending in :*; namespaces are ${[...namespaces.keys()].join(', ')}.`,
+          400,
+          { channels: shown },
+        ),
+      );
+      return null;
+    }
+    return topics;
+  }
+
+  private tooMany(code: 'ERR_SSE_TOO_MANY_CONNECTIONS' | 'ERR_SSE_TOO_MANY_USER_CONNECTIONS', message: string, res: Response): void {
+    sendError(res, new SseError(code, message, 429), this.config.limits.retryAfterSeconds);
+  }
+
+  private open(principal: Connection['principal'], topics: Topic[], req: Request, res: Response, lastEventId: string | undefined): void {
+    const { config } = this;
+    // Streams are long-lived by design: no idle timeout, no Nagle delay on small frames.
+    req.socket.setTimeout(0);
+    req.socket.setNoDelay(true);
+    req.socket.setKeepAlive(true);
+    res.status(200);
+    res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
+    res.setHeader('Cache-Control', 'no-cache, no-transform');
+    res.setHeader('X-Accel-Buffering', 'no');
+    res.flushHeaders();
+
+    const connection = new Connection(randomUUID(), principal, topics, res, this);
+    this.connections.add(connection);
+    if (principal !== ANONYMOUS) this.perUser.set(principal.id, (this.perUser.get(principal.id) ?? 0) + 1);
+    this.index.add(connection);
+    res.on('close', () => this.cleanup(connection));
+    this.startHeartbeat();
+
+    connection.writeRaw(
+      this.readyPrefix +
+        formatEvent({
+          event: 'sse:ready',
+          data: JSON.stringify({ connectionId: connection.id, channels: topics.map((t) => t.name) }),
+        }),
+    );
+    if (lastEventId !== undefined) void this.replay(connection, lastEventId);
+  }
+
+  /** Live events are held while the history is read, then deduplicated against it by sequence. */
+  private async replay(connection: Connection, lastEventId: string): Promise<void> {
+    const { replay, namespaces } = this.config;
+    connection.hold();
+    let reason: ReplayResetReason | undefined;
+    if (replay === false) reason = 'replay-disabled';
+    else {
+      try {
+        const result = await this.bus.replay(lastEventId, {
+          maxCount: replay.size,
+          maxAgeMs: replay.ttlMs,
+          match: (channel) =>
+            namespaces.get(namespaceOf(channel))?.replay !== false && connection.topics.some((t) => matchChannel(t, channel)),
+        });
+        if (result.ok) return connection.release(result.events, result.head);
+        reason = result.reason;
+      } catch (cause) {
+        this.config.logger.error('sse-gateway: replay failed; sending sse:reset', cause);
+        reason = 'unavailable';
+      }
+    }
+    connection.writeRaw(formatEvent({ event: 'sse:reset', data: JSON.stringify({ reason }) }));
+    connection.release([], undefined);
+  }
+
+  private cleanup(connection: Connection): void {
+    if (!this.connections.delete(connection)) return;
+    connection.dispose();
+    this.index.remove(connection);
+    const { id } = connection.principal;
+    if (connection.principal !== ANONYMOUS) {
+      const count = (this.perUser.get(id) ?? 1) - 1;
+      if (count <= 0) this.perUser.delete(id);
+      else this.perUser.set(id, count);
+    }
+    if (this.connections.size === 0) this.stopHeartbeat();
+  }
+
+  private startHeartbeat(): void {
+    if (this.heartbeatTimer !== undefined) return;
+    this.heartbeatTimer = setInterval(() => {
+      for (const connection of this.connections) connection.heartbeat(HEARTBEAT);
+    }, this.config.heartbeatMs);
+    this.heartbeatTimer.unref();
+  }
+
+  private stopHeartbeat(): void {
+    if (this.heartbeatTimer === undefined) return;
+    clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = undefined;
+  }
+
+  publish<T>(channel: string, data: T, options: Omit<PublishOptions, 'bus'> = {}): Promise<SseEvent<T>> {
+    const topic = parseTopic(channel);
+    if (topic !== null && !this.config.namespaces.has(topic.namespace)) {
+      return Promise.reject(
+        new SseError(
+          'ERR_SSE_INVALID_CHANNEL',
+          `Cannot publish to ${channel}: namespace ${topic.namespace} is not one of ${[...this.config.namespaces.keys()].join(', ')}.`,
+          400,
+          { channels: [channel] },
+        ),
+      );
+    }
+    return this.bus.publish(channel, data, options.users === undefined ? undefined : { users: options.users }) as Promise<SseEvent<T>>;
+  }
+
+  stats(): SseStats {
+    let bufferedBytes = 0;
+    for (const connection of this.connections) bufferedBytes += connection.bufferedBytes;
+    return {
+      connections: this.connections.size,
+      users: this.perUser.size,
+      channels: this.index.size,
+      subscriptions: this.index.subscriptions,
+      timers: this.heartbeatTimer === undefined ? 0 : 1,
+      bufferedBytes,
+      ...this.counters,
+      closing: this.closing,
+      bus: this.bus.status(),
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    this.releaseDefault();
+    this.unlisten();
+    for (const connection of [...this.connections]) {
+      connection.end();
+      this.cleanup(connection);
+    }
+    this.stopHeartbeat();
+  }
+}
+
+/**
+ * Mount a multiplexed Server-Sent Events stream on an Express app.
+ *
+ * The returned router serves `GET {path}?channels=a,b` (and, with `admin`, `GET {path}/stats` and
+ * `POST {path}/publish`); it also publishes, reports figures and shuts down.
+ *
+ * @param options - see {@link SseOptions}; only `channels` is required.
+ * @returns the gateway: an Express router with `publish`, `stats`, `close` and `bus`.
+ * @throws TypeError when an option is wrong, saying how to fix it.
+ * @example
+ * const gateway = sseMiddleware({
+ *   channels: { logs: {}, alerts: { userScoped: true } },
+ *   authentication: true, // req.user, set by the BFF's own auth middleware
+ *   userScoping: true,
+ *   authorize: (user, channel) => canSee(user, channel),
+ * });
+ * app.use(gateway);
+ * await gateway.publish('logs:ws1:wf2', { line: 'done' });
+ */
+export function sseMiddleware(options: SseOptions): SseGateway {
+  if (arguments.length >= 2 && isExpressCall(options, arguments[1], arguments[2])) {
+    const next = arguments[2] as NextFunction;
+    const misuse = new TypeError(
+      "sseMiddleware must be called with options: app.use(sseMiddleware({ channels: ['logs'] })), not app.use(sseMiddleware).",
+    );
+    next(misuse);
+    return undefined as unknown as SseGateway;
+  }
+  const gateway = new Gateway(parseOptions(options));
+  const router = express.Router();
+  const { path } = gateway.config;
+  router.get(path, (req, res) => {
+    gateway.handle(req, res).catch((cause: unknown) => {
+      gateway.config.logger.error('sse-gateway: unexpected error while opening a stream', cause);
+      sendError(res, new SseError('ERR_SSE_CALLBACK_FAILED', 'Internal error.', 500));
+    });
+  });
+  if (gateway.config.admin) mountAdminRoutes(router, gateway, gateway.config);
+
+  return Object.assign(router, {
+    publish: gateway.publish.bind(gateway),
+    stats: gateway.stats.bind(gateway),
+    close: gateway.close.bind(gateway),
+    onSubscription: gateway.onSubscription.bind(gateway),
+    bus: gateway.bus,
+  }) as SseGateway;
+}
+
+function isExpressCall(req: unknown, res: unknown, next: unknown): boolean {
+  return (
+    typeof next === 'function' &&
+    typeof req === 'object' &&
+    req !== null &&
+    'method' in req &&
+    'url' in req &&
+    typeof res === 'object' &&
+    res !== null &&
+    'setHeader' in res
+  );
+}
