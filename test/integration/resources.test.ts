@@ -1,0 +1,81 @@
+import { connect, type Socket } from 'node:net';
+import { closeAll, eventually, recordingLogger, startGateway } from '../helpers/gateway';
+import { dataEvents } from '../helpers/sse-client';
+
+afterEach(closeAll);
+
+/** A raw socket that sends the GET and resolves once `sse:ready` arrived. */
+function rawStream(port: number, path: string): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => {
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n`);
+    });
+    let head = '';
+    const onData = (chunk: Buffer) => {
+      head += chunk.toString('latin1');
+      if (head.includes('event: sse:ready')) {
+        socket.off('data', onData);
+        resolve(socket);
+      }
+    };
+    socket.on('data', onData);
+    socket.on('error', reject);
+  });
+}
+
+describe('resources', () => {
+  it('500 connect/disconnect cycles (graceful end and reset) leave no connection, index entry or timer', async () => {
+    const { server, gateway } = await startGateway({ channels: ['logs', 'dashboards'], heartbeatMs: 1000 });
+    for (let batch = 0; batch < 10; batch++) {
+      const sockets = await Promise.all(
+        Array.from({ length: 50 }, (_, i) =>
+          rawStream(server.port, `/events?channels=logs:ws${i % 7}:wf${batch},dashboards:*,logs:ws${i}:*`),
+        ),
+      );
+      expect(gateway.stats().connections).toBe(50);
+      expect(gateway.stats().timers).toBe(1);
+      sockets.forEach((socket, i) => {
+        if (i % 2 === 0) socket.end();
+        else socket.resetAndDestroy();
+      });
+      await eventually(() => gateway.stats().connections === 0, 5000, 'all streams to close');
+    }
+    expect(gateway.stats()).toMatchObject({
+      connections: 0,
+      users: 0,
+      channels: 0,
+      subscriptions: 0,
+      timers: 0,
+      bufferedBytes: 0,
+    });
+    expect(gateway.stats().bus.listeners).toBe(1);
+  });
+
+  it('closes a client that stops reading at maxBufferedBytes while its neighbour receives every event', async () => {
+    const logger = recordingLogger();
+    const cap = 1 << 20;
+    const { server, gateway, open } = await startGateway({ channels: ['logs'], logger, limits: { maxBufferedBytes: cap } });
+    const slow = await rawStream(server.port, '/events?channels=logs:burst');
+    slow.pause();
+    const normal = await open('channels=logs:burst');
+    const payload = 'x'.repeat(16 * 1024);
+    const total = 1000;
+    let maxBuffered = 0;
+    for (let i = 0; i < total; i++) {
+      await gateway.publish('logs:burst', { i, payload });
+      if (i % 16 === 15) {
+        maxBuffered = Math.max(maxBuffered, gateway.stats().bufferedBytes);
+        // A publisher doing real work yields to I/O between batches; the normal client drains meanwhile.
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    }
+    await eventually(() => gateway.stats().slowClosed === 1, 10_000, 'the slow client to be closed');
+    const received = dataEvents(await normal.take(total, 20_000)).map((e) => (e.data as { i: number }).i);
+    expect(received).toEqual(Array.from({ length: total }, (_, i) => i));
+    expect(gateway.stats().connections).toBe(1);
+    // Memory stays bounded: never much more than the two connections' caps, whatever was published.
+    expect(maxBuffered).toBeLessThan(2 * cap + 64 * 1024);
+    expect(logger.warn).toHaveBeenCalledWith(expect.stringMatching(/more than 1048576 bytes waiting/));
+    slow.destroy();
+  });
+});

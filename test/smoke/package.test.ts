@@ -1,0 +1,33 @@
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+
+// Loads the built package (npm test builds it first) the way users do: by name, with require and import.
+const root = join(__dirname, '../..');
+const names = ['sseMiddleware', 'publishEvent', 'createMemoryBus', 'createRedisBus', 'sseProxy', 'bridgeUpstream'];
+
+function run(args: string[]): string {
+  return execFileSync(process.execPath, args, { cwd: root, encoding: 'utf8' }).trim();
+}
+
+describe('the built package', () => {
+  it('loads with require()', () => {
+    const out = run(['-e', `const m = require('@datashop/sse-gateway'); console.log(${JSON.stringify(names)}.map((n) => typeof m[n]).join(','))`]);
+    expect(out).toBe(names.map(() => 'function').join(','));
+  });
+
+  it('loads with import, sharing one instance with require()', () => {
+    const out = run([
+      '--input-type=module',
+      '-e',
+      `import * as m from '@datashop/sse-gateway'; import { createRequire } from 'node:module';
+       const cjs = createRequire(import.meta.url)('@datashop/sse-gateway');
+       console.log(${JSON.stringify(names)}.map((n) => typeof m[n]).join(','), m.publishEvent === cjs.publishEvent);`,
+    ]);
+    expect(out).toBe(`${names.map(() => 'function').join(',')} true`);
+  });
+
+  it('ships type declarations', () => {
+    const pkg = require(join(root, 'package.json')) as { exports: { '.': { types: string } } };
+    expect(require('node:fs').existsSync(join(root, pkg.exports['.'].types))).toBe(true);
+  });
+});
