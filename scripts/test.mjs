@@ -1,5 +1,5 @@
-// The one command that runs every test on a fresh machine: makes sure redis-server is there (installing it
-// with apt-get when we are root), builds the package, runs jest, and ends with one line `N passed, N failed`.
+// The one command that runs every test on a fresh machine: makes sure redis-server and chromium are there
+// (installing them with apt-get when we are root), builds the package, runs jest, and ends with one line `N passed, N failed`.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -8,16 +8,20 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 
-if (!has('redis-server')) {
+// Real parts only: the Redis tests start redis-server, the example is checked in Debian's Chromium.
+const needs = [
+  { command: 'redis-server', apt: 'redis-server', why: 'the Redis bus tests' },
+  { command: 'chromium', apt: 'chromium', why: 'the browser check of the example' },
+].filter((need) => !has(need.command));
+if (needs.length > 0) {
+  const packages = needs.map((need) => need.apt).join(' ');
   if (process.getuid?.() === 0 && has('apt-get')) {
-    console.log('redis-server is missing: installing it with apt-get …');
-    execFileSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server'], {
+    console.log(`Installing ${packages} with apt-get …`);
+    execFileSync('sh', ['-c', `apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${packages}`], {
       stdio: 'inherit',
     });
   } else {
-    console.error(
-      'redis-server is needed by the Redis bus tests. Install it (Debian/Ubuntu: sudo apt-get install redis-server; macOS: brew install redis) and run npm test again.',
-    );
+    for (const need of needs) console.error(`${need.command} is needed by ${need.why}: sudo apt-get install ${need.apt}`);
     console.log('0 passed, 1 failed');
     process.exit(1);
   }

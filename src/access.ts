@@ -14,7 +14,12 @@ import type { MaybePromise, Principal, SseEvent } from './types';
 export const ANONYMOUS: Principal = Object.freeze({ id: 'anonymous', anonymous: true });
 
 function isPrincipal(value: unknown): value is Principal {
-  return typeof value === 'object' && value !== null && typeof (value as Principal).id === 'string' && (value as Principal).id !== '';
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as Principal).id === 'string' &&
+    (value as Principal).id !== ''
+  );
 }
 
 /**

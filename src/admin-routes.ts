@@ -23,7 +23,8 @@ async function readJson(req: Request, limit: number): Promise<unknown> {
     throw new SseError('ERR_SSE_BAD_REQUEST', 'Send the event as JSON with Content-Type: application/json.', 415);
   }
   const declared = Number(req.get('content-length'));
-  if (declared > limit) throw new SseError('ERR_SSE_PAYLOAD_TOO_LARGE', `The body exceeds ${limit} bytes.`, 413, { limit });
+  if (declared > limit)
+    throw new SseError('ERR_SSE_PAYLOAD_TOO_LARGE', `The body exceeds ${limit} bytes.`, 413, { limit });
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -65,7 +66,11 @@ export function mountAdminRoutes(router: Router, gateway: AdminTarget, config: G
       const body = await readJson(req, admin.maxBodyBytes);
       const { channel, data, users } = (body ?? {}) as { channel?: unknown; data?: unknown; users?: unknown };
       if (typeof channel !== 'string') {
-        throw new SseError('ERR_SSE_BAD_REQUEST', 'The body needs a string `channel`: { "channel": "logs:ws1", "data": … }.', 400);
+        throw new SseError(
+          'ERR_SSE_BAD_REQUEST',
+          'The body needs a string `channel`: { "channel": "logs:ws1", "data": … }.',
+          400,
+        );
       }
       const event = await gateway.publish(channel, data, users === undefined ? {} : { users: users as string[] });
       res.status(201).json({ id: event.id, channel: event.channel, time: event.time });

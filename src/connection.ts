@@ -75,9 +75,8 @@ export class Connection {
     }
     if (this.pending.length === 0) {
       const verdict = this.host.gate(this, event);
-      if (verdict === true) return this.writeEvent(eventFrame(event));
-      if (verdict === false) return;
-      this.enqueue(event, verdict);
+      if (verdict === true) this.writeEvent(eventFrame(event));
+      else if (verdict !== false) this.enqueue(event, verdict);
     } else this.enqueue(event, undefined);
   }
 

@@ -12,7 +12,16 @@ import { processMemoryBus, pushDefaultBus } from './default-bus';
 import { SseError } from './errors';
 import { formatComment, formatEvent, formatRetry } from './framing';
 import { type GatewayConfig, parseOptions } from './options';
-import type { Bus, PublishOptions, ReplayResetReason, SseEvent, SseGateway, SseOptions, SseStats } from './types';
+import type {
+  Bus,
+  Principal,
+  PublishOptions,
+  ReplayResetReason,
+  SseEvent,
+  SseGateway,
+  SseOptions,
+  SseStats,
+} from './types';
 
 const HEARTBEAT = Buffer.from(formatComment('heartbeat'));
 /** Listed names in an error are cut to this many, each to 140 characters, so a 10 KB query is not echoed back. */
@@ -120,7 +129,11 @@ class Gateway implements ConnectionHost {
   async handle(req: Request, res: Response): Promise<void> {
     const { config } = this;
     if (this.closing) {
-      return sendError(res, new SseError('ERR_SSE_CLOSING', 'The stream endpoint is shutting down; reconnect shortly.', 503), config.limits.retryAfterSeconds);
+      return sendError(
+        res,
+        new SseError('ERR_SSE_CLOSING', 'The stream endpoint is shutting down; reconnect shortly.', 503),
+        config.limits.retryAfterSeconds,
+      );
     }
     const params = new URL(req.originalUrl ?? req.url, 'http://localhost').searchParams;
     const names = requestedChannels(params);
@@ -131,7 +144,7 @@ class Gateway implements ConnectionHost {
     }
 
     this.pending++;
-    let principal;
+    let principal: Principal;
     try {
       principal = await resolvePrincipal(config, req);
       const denied = await this.authorizer.denied(principal, topics, req);
@@ -148,7 +161,10 @@ class Gateway implements ConnectionHost {
         );
       }
     } catch (error) {
-      return sendError(res, error instanceof SseError ? error : new SseError('ERR_SSE_CALLBACK_FAILED', 'Internal error.', 500));
+      return sendError(
+        res,
+        error instanceof SseError ? error : new SseError('ERR_SSE_CALLBACK_FAILED', 'Internal error.', 500),
+      );
     } finally {
       this.pending--;
     }
@@ -156,7 +172,11 @@ class Gateway implements ConnectionHost {
     // The client may have gone, or the gateway closed, while callbacks ran.
     if (res.destroyed || req.destroyed || res.writableEnded) return;
     if (this.closing) {
-      return sendError(res, new SseError('ERR_SSE_CLOSING', 'The stream endpoint is shutting down; reconnect shortly.', 503), config.limits.retryAfterSeconds);
+      return sendError(
+        res,
+        new SseError('ERR_SSE_CLOSING', 'The stream endpoint is shutting down; reconnect shortly.', 503),
+        config.limits.retryAfterSeconds,
+      );
     }
     if (this.connections.size >= config.limits.maxConnections) {
       return this.tooMany('ERR_SSE_TOO_MANY_CONNECTIONS', 'The server has reached its stream limit; retry later.', res);
@@ -177,7 +197,9 @@ class Gateway implements ConnectionHost {
     if (names.length === 0) {
       sendError(
         res,
-        new SseError('ERR_SSE_NO_CHANNELS', 'Name at least one channel: ?channels=logs:ws1,metrics:ws1', 400, { channels: [] }),
+        new SseError('ERR_SSE_NO_CHANNELS', 'Name at least one channel: ?channels=logs:ws1,metrics:ws1', 400, {
+          channels: [],
+        }),
       );
       return null;
     }
@@ -216,12 +238,21 @@ class Gateway implements ConnectionHost {
     return topics;
   }
 
-  private tooMany(code: 'ERR_SSE_TOO_MANY_CONNECTIONS' | 'ERR_SSE_TOO_MANY_USER_CONNECTIONS', message: string, res: Response): void {
+  private tooMany(
+    code: 'ERR_SSE_TOO_MANY_CONNECTIONS' | 'ERR_SSE_TOO_MANY_USER_CONNECTIONS',
+    message: string,
+    res: Response,
+  ): void {
     sendError(res, new SseError(code, message, 429), this.config.limits.retryAfterSeconds);
   }
 
-  private open(principal: Connection['principal'], topics: Topic[], req: Request, res: Response, lastEventId: string | undefined): void {
-    const { config } = this;
+  private open(
+    principal: Connection['principal'],
+    topics: Topic[],
+    req: Request,
+    res: Response,
+    lastEventId: string | undefined,
+  ): void {
     // Streams are long-lived by design: no idle timeout, no Nagle delay on small frames.
     req.socket.setTimeout(0);
     req.socket.setNoDelay(true);
@@ -261,7 +292,8 @@ class Gateway implements ConnectionHost {
           maxCount: replay.size,
           maxAgeMs: replay.ttlMs,
           match: (channel) =>
-            namespaces.get(namespaceOf(channel))?.replay !== false && connection.topics.some((t) => matchChannel(t, channel)),
+            namespaces.get(namespaceOf(channel))?.replay !== false &&
+            connection.topics.some((t) => matchChannel(t, channel)),
         });
         if (result.ok) return connection.release(result.events, result.head);
         reason = result.reason;
@@ -313,7 +345,11 @@ class Gateway implements ConnectionHost {
         ),
       );
     }
-    return this.bus.publish(channel, data, options.users === undefined ? undefined : { users: options.users }) as Promise<SseEvent<T>>;
+    return this.bus.publish(
+      channel,
+      data,
+      options.users === undefined ? undefined : { users: options.users },
+    ) as Promise<SseEvent<T>>;
   }
 
   stats(): SseStats {
@@ -365,7 +401,10 @@ class Gateway implements ConnectionHost {
  * await gateway.publish('logs:ws1:wf2', { line: 'done' });
  */
 export function sseMiddleware(options: SseOptions): SseGateway {
+  // Express passes (req, res, next) when the factory itself was mounted: app.use(sseMiddleware).
+  // biome-ignore lint/complexity/noArguments: the declared signature stays (options) for users.
   if (arguments.length >= 2 && isExpressCall(options, arguments[1], arguments[2])) {
+    // biome-ignore lint/complexity/noArguments: see above.
     const next = arguments[2] as NextFunction;
     const misuse = new TypeError(
       "sseMiddleware must be called with options: app.use(sseMiddleware({ channels: ['logs'] })), not app.use(sseMiddleware).",

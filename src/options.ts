@@ -26,7 +26,9 @@ export interface GatewayConfig {
     readonly maxBufferedBytes: number;
     readonly retryAfterSeconds: number;
   };
-  readonly admin: { readonly authorize: (req: Request) => MaybePromise<boolean>; readonly maxBodyBytes: number } | undefined;
+  readonly admin:
+    | { readonly authorize: (req: Request) => MaybePromise<boolean>; readonly maxBodyBytes: number }
+    | undefined;
   readonly logger: Logger;
 }
 
@@ -129,7 +131,8 @@ function optionalFunction<F>(where: string, value: unknown): F | undefined {
 function parsePolicy(namespace: string, value: unknown): ChannelPolicy {
   const where = `sseMiddleware: channels.${namespace}`;
   if (value === true || value === undefined) return {};
-  if (!isPlainObject(value)) throw new TypeError(`${where} must be a ChannelPolicy object ({ authorize?, filter?, userScoped?, replay? }).`);
+  if (!isPlainObject(value))
+    throw new TypeError(`${where} must be a ChannelPolicy object ({ authorize?, filter?, userScoped?, replay? }).`);
   checkKeys(where, value, POLICY_KEYS);
   if (value.userScoped !== undefined && typeof value.userScoped !== 'boolean') {
     throw new TypeError(`${where}.userScoped must be a boolean.`);
@@ -200,12 +203,16 @@ export function parseOptions(options: SseOptions): GatewayConfig {
   checkKeys('sseMiddleware', options, OPTION_KEYS);
   const path = options.path ?? '/events';
   if (typeof path !== 'string' || !path.startsWith('/') || path.length < 1) {
-    throw new TypeError(`sseMiddleware: \`path\` must be a string starting with '/' (received ${JSON.stringify(path)}).`);
+    throw new TypeError(
+      `sseMiddleware: \`path\` must be a string starting with '/' (received ${JSON.stringify(path)}).`,
+    );
   }
   const namespaces = parseNamespaces(options.channels);
   const authentication = options.authentication ?? false;
   if (typeof authentication !== 'boolean' && typeof authentication !== 'function') {
-    throw new TypeError('sseMiddleware: `authentication` must be false, true (use req.user) or a function (req) => principal.');
+    throw new TypeError(
+      'sseMiddleware: `authentication` must be false, true (use req.user) or a function (req) => principal.',
+    );
   }
   if (options.userScoping !== undefined && typeof options.userScoping !== 'boolean') {
     throw new TypeError('sseMiddleware: `userScoping` must be a boolean.');
@@ -231,7 +238,13 @@ export function parseOptions(options: SseOptions): GatewayConfig {
   if (!isPlainObject(rawLimits)) throw new TypeError('sseMiddleware: `limits` must be an object.');
   checkKeys('sseMiddleware: limits', rawLimits, LIMIT_KEYS);
   const limits = {
-    maxConnections: integer('sseMiddleware: `limits.maxConnections`', rawLimits.maxConnections, Number.POSITIVE_INFINITY, 1, true),
+    maxConnections: integer(
+      'sseMiddleware: `limits.maxConnections`',
+      rawLimits.maxConnections,
+      Number.POSITIVE_INFINITY,
+      1,
+      true,
+    ),
     maxConnectionsPerUser: integer(
       'sseMiddleware: `limits.maxConnectionsPerUser`',
       rawLimits.maxConnectionsPerUser,

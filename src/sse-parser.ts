@@ -3,6 +3,7 @@
  * interpretation". The proxy and the bridge read untrusted upstream bytes through it, so it is bounded:
  * a line or an event larger than `maxEventSize` is reported and skipped instead of growing memory.
  */
+import { TextDecoder } from 'node:util';
 import { SseError } from './errors';
 
 /** One dispatched event, as a browser's `EventSource` would see it. */

@@ -50,12 +50,7 @@ export interface ReplayQuery {
 }
 
 /** Why a replay cannot be served; the gateway then sends `sse:reset` with this reason. */
-export type ReplayResetReason =
-  | 'malformed-id'
-  | 'unknown-id'
-  | 'expired'
-  | 'replay-disabled'
-  | 'unavailable';
+export type ReplayResetReason = 'malformed-id' | 'unknown-id' | 'expired' | 'replay-disabled' | 'unavailable';
 
 /** The answer of {@link Bus.replay}. */
 export type ReplayResult =
@@ -273,6 +268,11 @@ export interface ProxyOptions {
   retryMs?: number;
   /** Time allowed to get upstream response headers, in ms. Defaults to `10000`. */
   connectTimeoutMs?: number;
+  /**
+   * Largest upstream line or event, in characters; a larger one is dropped (and logged) instead of being
+   * buffered. Defaults to `1048576`.
+   */
+  maxEventSize?: number;
   /** Where upstream errors are reported. Defaults to `console`. */
   logger?: Logger;
 }

@@ -1,8 +1,8 @@
 import express from 'express';
-import { createMemoryBus, sseMiddleware } from '../../src';
 import type { SseGateway, SseOptions } from '../../src';
-import { openStream, type OpenOptions, type SseStream } from './sse-client';
+import { createMemoryBus, sseMiddleware } from '../../src';
 import { startServer, type TestServer } from './server';
+import { type OpenOptions, openStream, type SseStream } from './sse-client';
 
 /** A gateway mounted on a real Express app on a free port. */
 export interface GatewayHarness {

@@ -1,4 +1,4 @@
-import { request, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import { type IncomingHttpHeaders, type IncomingMessage, request } from 'node:http';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 
 /** An event as a spec-compliant parser (eventsource-parser) reads it off the wire. */
@@ -160,7 +160,11 @@ export function openStream(url: string, options: OpenOptions = {}): Promise<SseS
           return events[found] as ReceivedEvent;
         },
         until(predicate, timeoutMs = 5000) {
-          return wait(() => predicate(stream), timeoutMs, () => 'a condition on the stream');
+          return wait(
+            () => predicate(stream),
+            timeoutMs,
+            () => 'a condition on the stream',
+          );
         },
         ended: endedPromise,
         get isEnded() {
@@ -180,16 +184,16 @@ export function openStream(url: string, options: OpenOptions = {}): Promise<SseS
         else resolve(stream);
         return;
       }
-      stream
-        .waitFor((e) => e.event === 'sse:ready')
-        .then(() => resolve(stream), reject);
+      stream.waitFor((e) => e.event === 'sse:ready').then(() => resolve(stream), reject);
     });
     req.end();
   });
 }
 
 /** Data events (not `sse:*` control events) parsed as `{ channel, data }` with their ids. */
-export function dataEvents(events: readonly ReceivedEvent[]): { id?: string; event?: string; channel: string; data: unknown }[] {
+export function dataEvents(
+  events: readonly ReceivedEvent[],
+): { id?: string; event?: string; channel: string; data: unknown }[] {
   return events
     .filter((e) => e.event === undefined || !e.event.startsWith('sse:'))
     .map((e) => {

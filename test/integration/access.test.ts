@@ -180,7 +180,11 @@ describe('user scoping', () => {
   });
 
   it('anonymous connections get no user-addressed events and no user-scoped channels', async () => {
-    const { url, open, gateway } = await startGateway({ channels: { alerts: { userScoped: true }, logs: {} }, userScoping: true, logger: { warn() {}, error() {} } });
+    const { url, open, gateway } = await startGateway({
+      channels: { alerts: { userScoped: true }, logs: {} },
+      userScoping: true,
+      logger: { warn() {}, error() {} },
+    });
     const anon = await open('channels=logs:a');
     await request(url).get('/events?channels=alerts:anonymous').expect(403);
     await gateway.publish('logs:a', 'private', { users: ['anonymous'] });

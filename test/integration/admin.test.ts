@@ -27,7 +27,10 @@ describe('admin routes below the stream path', () => {
   });
 
   it('works behind express.json() too', async () => {
-    const { url, open } = await startGateway({ channels: ['logs'], admin }, { before: (app) => app.use(express.json()) });
+    const { url, open } = await startGateway(
+      { channels: ['logs'], admin },
+      { before: (app) => app.use(express.json()) },
+    );
     const stream = await open('channels=logs:a');
     await request(url).post('/events/publish').set('x-admin', 'yes').send({ channel: 'logs:a', data: 1 }).expect(201);
     expect(dataEvents(await stream.take(1))[0]?.data).toBe(1);
@@ -45,7 +48,11 @@ describe('admin routes below the stream path', () => {
     expect(big.body.error.code).toBe('ERR_SSE_PAYLOAD_TOO_LARGE');
     await request(url).post('/events/publish').set('x-admin', 'yes').type('text').send('hello').expect(415);
     await request(url).post('/events/publish').set('x-admin', 'yes').type('json').send('{"channel":').expect(400);
-    const unknown = await request(url).post('/events/publish').set('x-admin', 'yes').send({ channel: 'secrets:a' }).expect(400);
+    const unknown = await request(url)
+      .post('/events/publish')
+      .set('x-admin', 'yes')
+      .send({ channel: 'secrets:a' })
+      .expect(400);
     expect(unknown.body.error.code).toBe('ERR_SSE_INVALID_CHANNEL');
     await request(url).post('/events/publish').set('x-admin', 'yes').send({ channel: 'logs:a\nx' }).expect(400);
     expect(gateway.stats().events).toBe(before);
@@ -56,6 +63,11 @@ describe('admin routes below the stream path', () => {
     await open('channels=logs:a,logs:b');
     await request(url).get('/events/stats').expect(403);
     const res = await request(url).get('/events/stats').set('x-admin', 'yes').expect(200);
-    expect(res.body).toMatchObject({ connections: 1, subscriptions: 2, channels: 2, bus: { kind: 'memory', connected: true } });
+    expect(res.body).toMatchObject({
+      connections: 1,
+      subscriptions: 2,
+      channels: 2,
+      bus: { kind: 'memory', connected: true },
+    });
   });
 });

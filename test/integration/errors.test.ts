@@ -59,7 +59,9 @@ describe('errors are JSON answers before any stream byte', () => {
 
   it('400 for a 10 KB channel string, without echoing all of it', async () => {
     const { url } = await startGateway({ channels: ['logs'] });
-    const res = await request(url).get(`/events?channels=logs:${'a'.repeat(10_000)}`).expect(400);
+    const res = await request(url)
+      .get(`/events?channels=logs:${'a'.repeat(10_000)}`)
+      .expect(400);
     expect(res.body.error.code).toBe('ERR_SSE_INVALID_CHANNEL');
     expect(JSON.stringify(res.body).length).toBeLessThan(2000);
   });
@@ -114,7 +116,10 @@ describe('errors are JSON answers before any stream byte', () => {
   });
 
   it('429 with Retry-After at maxConnections; the counter returns to zero when streams close', async () => {
-    const { url, open, gateway } = await startGateway({ channels: ['logs'], limits: { maxConnections: 2, retryAfterSeconds: 7 } });
+    const { url, open, gateway } = await startGateway({
+      channels: ['logs'],
+      limits: { maxConnections: 2, retryAfterSeconds: 7 },
+    });
     const a = await open('channels=logs:a');
     await open('channels=logs:a');
     const res = await request(url).get('/events?channels=logs:a').expect(429);

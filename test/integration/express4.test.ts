@@ -11,10 +11,13 @@ describe('Express 4', () => {
   const on4 = { express: express4 as unknown as typeof import('express') };
 
   it('streams, multiplexes, replays and answers errors as on Express 5', async () => {
-    const { open, gateway, url } = await startGateway({ channels: ['logs', 'dashboards'], path: '/api/stream' }, {
-      ...on4,
-      before: (app) => app.use(compression()),
-    });
+    const { open, gateway, url } = await startGateway(
+      { channels: ['logs', 'dashboards'], path: '/api/stream' },
+      {
+        ...on4,
+        before: (app) => app.use(compression()),
+      },
+    );
     const stream = await open('channels=logs:a,dashboards:*');
     expect(stream.headers['content-type']).toBe('text/event-stream; charset=utf-8');
     const first = await gateway.publish('logs:a', 1);

@@ -1,6 +1,6 @@
 import type { Request } from 'express';
-import { createMemoryBus } from '../../src';
 import type { Bus, ReplayQuery, ReplayResult } from '../../src';
+import { createMemoryBus } from '../../src';
 import { closeAll, startGateway } from '../helpers/gateway';
 import { dataEvents, type SseStream } from '../helpers/sse-client';
 
@@ -107,7 +107,11 @@ describe('Last-Event-ID replay', () => {
   });
 
   it('sends sse:reset when the id fell out of the window by count (never a partial replay)', async () => {
-    const { open, gateway } = await startGateway({ channels: ['logs'], replay: { size: 5, ttlMs: 60_000 }, bus: createMemoryBus({ history: { size: 5 } }) });
+    const { open, gateway } = await startGateway({
+      channels: ['logs'],
+      replay: { size: 5, ttlMs: 60_000 },
+      bus: createMemoryBus({ history: { size: 5 } }),
+    });
     const old = await gateway.publish('logs:a', 0);
     for (let i = 1; i <= 6; i++) await gateway.publish('logs:a', i);
     const stream = await open('channels=logs:a', { headers: { 'Last-Event-ID': old.id } });

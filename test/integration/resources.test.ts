@@ -54,7 +54,11 @@ describe('resources', () => {
   it('closes a client that stops reading at maxBufferedBytes while its neighbour receives every event', async () => {
     const logger = recordingLogger();
     const cap = 1 << 20;
-    const { server, gateway, open } = await startGateway({ channels: ['logs'], logger, limits: { maxBufferedBytes: cap } });
+    const { server, gateway, open } = await startGateway({
+      channels: ['logs'],
+      logger,
+      limits: { maxBufferedBytes: cap },
+    });
     const slow = await rawStream(server.port, '/events?channels=logs:burst');
     slow.pause();
     const normal = await open('channels=logs:burst');

@@ -1,11 +1,11 @@
 import { request } from 'node:http';
 import compression from 'compression';
 import { EventSource } from 'eventsource';
+import express from 'express';
 import { createMemoryBus, publishEvent, sseMiddleware } from '../../src';
 import { closeAll, eventually, onCleanup, recordingLogger, startGateway } from '../helpers/gateway';
 import { startServer } from '../helpers/server';
 import { dataEvents, openStream } from '../helpers/sse-client';
-import express from 'express';
 
 afterEach(closeAll);
 
@@ -46,9 +46,11 @@ describe('stream route', () => {
     const stream = await open('channels=logs:ws123:wf456');
     const event = await gateway.publish('logs:ws123:wf456', { line: 'hello', n: 1 });
     await stream.take(1);
-    expect(stream.raw.endsWith(
-      `id: ${event.id}\nevent: logs\ndata: {"channel":"logs:ws123:wf456","data":{"line":"hello","n":1}}\n\n`,
-    )).toBe(true);
+    expect(
+      stream.raw.endsWith(
+        `id: ${event.id}\nevent: logs\ndata: {"channel":"logs:ws123:wf456","data":{"line":"hello","n":1}}\n\n`,
+      ),
+    ).toBe(true);
   });
 
   it('multiplexes several channels of several namespaces on one connection, in publish order', async () => {

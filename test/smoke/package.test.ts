@@ -11,7 +11,10 @@ function run(args: string[]): string {
 
 describe('the built package', () => {
   it('loads with require()', () => {
-    const out = run(['-e', `const m = require('@datashop/sse-gateway'); console.log(${JSON.stringify(names)}.map((n) => typeof m[n]).join(','))`]);
+    const out = run([
+      '-e',
+      `const m = require('@datashop/sse-gateway'); console.log(${JSON.stringify(names)}.map((n) => typeof m[n]).join(','))`,
+    ]);
     expect(out).toBe(names.map(() => 'function').join(','));
   });
 

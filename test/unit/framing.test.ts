@@ -1,7 +1,6 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import fc from 'fast-check';
-import { formatComment, formatEvent } from '../../src/framing';
-import { formatDataEvent } from '../../src/framing';
+import { formatComment, formatDataEvent, formatEvent } from '../../src/framing';
 
 function parse(text: string): { events: EventSourceMessage[]; comments: string[]; retry?: number } {
   const events: EventSourceMessage[] = [];
@@ -77,7 +76,9 @@ describe('formatEvent', () => {
   it.each(['a\nb', 'a\rb', 'a\u0000b', '\r\n'])('rejects id and event containing %j with a clear error', (bad) => {
     expect(() => formatEvent({ id: bad, data: '' })).toThrow(/id must not contain CR, LF or NUL/);
     expect(() => formatEvent({ event: bad, data: '' })).toThrow(/event must not contain CR, LF or NUL/);
-    expect(() => formatEvent({ id: bad, data: '' })).toThrow(expect.objectContaining({ code: 'ERR_SSE_INVALID_FIELD' }));
+    expect(() => formatEvent({ id: bad, data: '' })).toThrow(
+      expect.objectContaining({ code: 'ERR_SSE_INVALID_FIELD' }),
+    );
   });
 
   it('rejects a retry that is not a non-negative integer', () => {

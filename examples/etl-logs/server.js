@@ -1,0 +1,83 @@
+// Example BFF: live ETL logs for two workspaces, two users who see different workspaces.
+// Run with `npm run example` (embedded memory bus), then open http://localhost:3000.
+
+const path = require('node:path');
+const express = require('express');
+const { sseMiddleware, publishEvent } = require('@datashop/sse-gateway');
+
+// The BFF's own users and permissions (a real BFF has a session store and an entitlement service).
+const USERS = {
+  alice: { id: 'alice', name: 'Alice', workspaces: ['ws1'] },
+  bob: { id: 'bob', name: 'Bob', workspaces: ['ws2'] },
+};
+const WORKFLOWS = { ws1: ['ingest-orders', 'build-cube'], ws2: ['sync-crm', 'score-leads'] };
+
+const app = express();
+
+// Stand-in for the BFF's authentication middleware: a cookie names the signed-in user.
+app.use((req, _res, next) => {
+  const match = /(?:^|;\s*)demo_user=(\w+)/.exec(req.headers.cookie ?? '');
+  req.user = match ? USERS[match[1]] : undefined;
+  next();
+});
+
+app.get('/login/:user', (req, res) => {
+  if (!USERS[req.params.user]) return res.status(404).send('unknown user');
+  res.cookie('demo_user', req.params.user, { httpOnly: true, sameSite: 'strict' }).redirect('/');
+});
+
+app.get('/api/me', (req, res) => {
+  if (!req.user) return res.status(401).json({ error: 'sign in' });
+  res.json({ ...req.user, workflows: Object.fromEntries(req.user.workspaces.map((ws) => [ws, WORKFLOWS[ws]])) });
+});
+
+const gateway = sseMiddleware({
+  path: '/events',
+  channels: { logs: {}, alerts: { userScoped: true } },
+  authentication: true, // the principal is req.user; 401 without it
+  userScoping: true,
+  // Connect-time ACL: logs:<workspace>:… only for members of that workspace.
+  authorize: (user, channel) => {
+    const [namespace, workspace] = channel.split(':');
+    return namespace !== 'logs' || user.workspaces.includes(workspace);
+  },
+  heartbeatMs: 15_000,
+});
+app.use(gateway);
+app.use(express.static(path.join(__dirname, 'public')));
+
+// A simulated ETL scheduler publishing log lines; it needs no req/res, only publishEvent().
+const LEVELS = ['INFO', 'INFO', 'INFO', 'WARN', 'DEBUG'];
+let tick = 0;
+const timer = setInterval(
+  () => {
+    tick++;
+    for (const [workspace, workflows] of Object.entries(WORKFLOWS)) {
+      const workflow = workflows[tick % workflows.length];
+      const level = LEVELS[tick % LEVELS.length];
+      publishEvent(`logs:${workspace}:${workflow}`, {
+        time: new Date().toISOString(),
+        level,
+        message: `${workflow}: step ${tick} processed ${Math.floor(Math.random() * 1000)} rows`,
+      }).catch((error) => console.error('publish failed', error));
+    }
+    if (tick % 10 === 0) {
+      for (const user of Object.values(USERS)) {
+        publishEvent(`alerts:${user.id}`, { message: `Hello ${user.name}, ${tick} steps ran` });
+      }
+    }
+  },
+  Number(process.env.TICK_MS ?? 700),
+);
+
+const port = Number(process.env.PORT ?? 3000);
+const server = app.listen(port, '127.0.0.1', () => {
+  console.log(`Example BFF on http://localhost:${server.address().port} (sign in as /login/alice or /login/bob)`);
+});
+
+function shutdown() {
+  clearInterval(timer);
+  gateway.close().then(() => server.close(() => process.exit(0)));
+}
+process.on('SIGINT', shutdown);
+process.on('SIGTERM', shutdown);
