@@ -23,7 +23,7 @@ export interface ConnectionHost {
 
 interface Pending {
   readonly event: SseEvent;
-  readonly bytes: number;
+  readonly frame: Buffer;
   verdict: MaybePromise<boolean> | undefined;
 }
 
@@ -65,8 +65,12 @@ export class Connection {
     return this.pendingBytes + this.outboxBytes + this.res.writableLength;
   }
 
-  /** Offer a live event. Duplicates of the last offered event (two matching topics) are ignored. */
-  offer(event: SseEvent): void {
+  /**
+   * Offer a live event. Duplicates of the last offered event (two matching topics) are ignored.
+   *
+   * @param frame - the event's bytes, built once per publish and shared by every connection.
+   */
+  offer(event: SseEvent, frame: Buffer): void {
     if (this.closed || this.lastOffered === event) return;
     this.lastOffered = event;
     if (this.held !== null) {
@@ -75,9 +79,9 @@ export class Connection {
     }
     if (this.pending.length === 0) {
       const verdict = this.host.gate(this, event);
-      if (verdict === true) this.writeEvent(eventFrame(event));
-      else if (verdict !== false) this.enqueue(event, verdict);
-    } else this.enqueue(event, undefined);
+      if (verdict === true) this.writeEvent(frame);
+      else if (verdict !== false) this.enqueue(event, frame, verdict);
+    } else this.enqueue(event, frame, undefined);
   }
 
   /** Hold live events until {@link Connection.release} (a replay is being fetched). */
@@ -99,13 +103,13 @@ export class Connection {
     const seen = new Set<string>();
     for (const event of replayed) {
       seen.add(event.id);
-      this.enqueue(event, undefined);
+      this.enqueue(event, eventFrame(event), undefined);
     }
     for (const event of held) {
       if (seen.has(event.id)) continue;
       const seq = parseEventId(event.id);
       if (head && seq && seq.epoch === head.epoch && seq.seq <= head.seq) continue;
-      this.enqueue(event, undefined);
+      this.enqueue(event, eventFrame(event), undefined);
     }
   }
 
@@ -139,10 +143,9 @@ export class Connection {
     this.res.off('drain', this.onDrain);
   }
 
-  private enqueue(event: SseEvent, verdict: MaybePromise<boolean> | undefined): void {
-    const bytes = eventFrame(event).length;
-    this.pending.push({ event, bytes, verdict });
-    this.pendingBytes += bytes;
+  private enqueue(event: SseEvent, frame: Buffer, verdict: MaybePromise<boolean> | undefined): void {
+    this.pending.push({ event, frame, verdict });
+    this.pendingBytes += frame.length;
     if (this.overLimit()) return;
     void this.pump();
   }
@@ -161,8 +164,8 @@ export class Connection {
         }
         if (this.closed) return;
         this.pending.shift();
-        this.pendingBytes -= item.bytes;
-        if (verdict) this.writeEvent(eventFrame(item.event));
+        this.pendingBytes -= item.frame.length;
+        if (verdict) this.writeEvent(item.frame);
       }
     } finally {
       this.pumping = false;

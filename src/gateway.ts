@@ -10,6 +10,7 @@ import { matchChannel, namespaceOf, parseTopic, type Topic } from './channels';
 import { Connection, type ConnectionHost } from './connection';
 import { processMemoryBus, pushDefaultBus } from './default-bus';
 import { SseError } from './errors';
+import { eventFrame } from './event';
 import { formatComment, formatEvent, formatRetry } from './framing';
 import { type GatewayConfig, parseOptions } from './options';
 import type {
@@ -123,7 +124,11 @@ class Gateway implements ConnectionHost {
   /** Fan-out: the index finds the audience; each connection only runs its ACL and writes the shared frame. */
   private onEvent(event: SseEvent): void {
     this.counters.events++;
-    this.index.forEachSubscriber(event.channel, (connection) => connection.offer(event));
+    let frame: Buffer | undefined;
+    this.index.forEachSubscriber(event.channel, (connection) => {
+      frame ??= eventFrame(event);
+      connection.offer(event, frame);
+    });
   }
 
   async handle(req: Request, res: Response): Promise<void> {
@@ -262,6 +267,10 @@ class Gateway implements ConnectionHost {
     res.setHeader('Cache-Control', 'no-cache, no-transform');
     res.setHeader('X-Accel-Buffering', 'no');
     res.flushHeaders();
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
 
     const connection = new Connection(randomUUID(), principal, topics, res, this);
     this.connections.add(connection);

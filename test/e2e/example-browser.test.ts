@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';

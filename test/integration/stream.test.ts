@@ -2,6 +2,7 @@ import { request } from 'node:http';
 import compression from 'compression';
 import { EventSource } from 'eventsource';
 import express from 'express';
+import supertest from 'supertest';
 import { createMemoryBus, publishEvent, sseMiddleware } from '../../src';
 import { closeAll, eventually, onCleanup, recordingLogger, startGateway } from '../helpers/gateway';
 import { startServer } from '../helpers/server';
@@ -39,6 +40,13 @@ describe('stream route', () => {
       req.end();
     });
     expect(headers['content-type']).toBe('text/event-stream; charset=utf-8');
+  });
+
+  it('answers HEAD with the stream headers and no stream', async () => {
+    const { url, gateway } = await startGateway({ channels: ['logs'] });
+    const res = await supertest(url).head('/events?channels=logs:a').expect(200);
+    expect(res.headers['content-type']).toBe('text/event-stream; charset=utf-8');
+    expect(gateway.stats().connections).toBe(0);
   });
 
   it('writes a published event with id, the namespace as event name and {channel,data} as data', async () => {
