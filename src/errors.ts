@@ -21,8 +21,7 @@ export type SseErrorCode =
   | 'ERR_SSE_PAYLOAD_TOO_LARGE'
   | 'ERR_SSE_BAD_REQUEST'
   | 'ERR_SSE_FORBIDDEN'
-  | 'ERR_SSE_EVENT_TOO_LARGE'
-  | 'ERR_SSE_UPSTREAM_FAILED';
+  | 'ERR_SSE_EVENT_TOO_LARGE';
 
 /**
  * An error with a stable `code`, an HTTP `status` where it answers a request, and optional details

@@ -106,6 +106,10 @@ class Gateway implements ConnectionHost {
     };
   }
 
+  activeTopics(): string[] {
+    return this.index.topics();
+  }
+
   private onTopic(topic: string, active: boolean): void {
     if (active) this.watches.set(topic, this.bus.watch(topic));
     else {
@@ -437,6 +441,7 @@ export function sseMiddleware(options: SseOptions): SseGateway {
     stats: gateway.stats.bind(gateway),
     close: gateway.close.bind(gateway),
     onSubscription: gateway.onSubscription.bind(gateway),
+    activeTopics: () => gateway.activeTopics(),
     bus: gateway.bus,
   }) as SseGateway;
 }

@@ -4,10 +4,16 @@
  * the client's framing; failures before the stream starts become an `sse:error` event on a 200 stream,
  * because a non-200 answer would stop a browser's EventSource for good.
  */
-import { Agent as HttpAgent, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, request as httpRequest } from 'node:http';
+import {
+  Agent as HttpAgent,
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type OutgoingHttpHeaders,
+} from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { pipeline, type Readable, type Transform } from 'node:stream';
-import { constants as zlibConstants, createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
+import { createBrotliDecompress, createGunzip, createInflate, constants as zlibConstants } from 'node:zlib';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { SseError } from './errors';
 import { formatComment, formatEvent, formatRetry } from './framing';
@@ -176,9 +182,11 @@ function decodersFor(headers: IncomingHttpHeaders): Transform[] | null {
   // Codings are listed in the order they were applied, so they are undone from the last one.
   for (const coding of codings.reverse()) {
     // Z_SYNC_FLUSH at the end: an upstream closing mid-stream truncates the body; what arrived still counts.
-    if (coding === 'gzip' || coding === 'x-gzip') decoders.push(createGunzip({ finishFlush: zlibConstants.Z_SYNC_FLUSH }));
+    if (coding === 'gzip' || coding === 'x-gzip')
+      decoders.push(createGunzip({ finishFlush: zlibConstants.Z_SYNC_FLUSH }));
     else if (coding === 'deflate') decoders.push(createInflate({ finishFlush: zlibConstants.Z_SYNC_FLUSH }));
-    else if (coding === 'br') decoders.push(createBrotliDecompress({ finishFlush: zlibConstants.BROTLI_OPERATION_FLUSH }));
+    else if (coding === 'br')
+      decoders.push(createBrotliDecompress({ finishFlush: zlibConstants.BROTLI_OPERATION_FLUSH }));
     else return null;
   }
   return decoders;
@@ -194,7 +202,9 @@ export function isHeaderSafe(value: string): boolean {
 /** @internal Lower-cased, validated extra headers from a `headers` option's answer. */
 export function normaliseHeaders(headers: unknown, optionName: string): Record<string, string> {
   if (headers === null || typeof headers !== 'object' || Array.isArray(headers)) {
-    throw new TypeError(`${optionName} must be an object of header names to string values (received ${describe(headers)}).`);
+    throw new TypeError(
+      `${optionName} must be an object of header names to string values (received ${describe(headers)}).`,
+    );
   }
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers as Record<string, unknown>)) {
@@ -230,7 +240,9 @@ export function toUpstreamUrl(target: unknown, optionName: string): URL {
 export function integerOption(value: unknown, name: string, fallback: number, min: 0 | 1): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    throw new TypeError(`${name} must be ${min === 0 ? 'a non-negative' : 'a positive'} integer (received ${describe(value)}).`);
+    throw new TypeError(
+      `${name} must be ${min === 0 ? 'a non-negative' : 'a positive'} integer (received ${describe(value)}).`,
+    );
   }
   return value;
 }
@@ -246,7 +258,12 @@ export function loggerOption(value: unknown, name: string): Logger {
 }
 
 /** @internal Reject unknown keys with a hint. */
-export function checkKeys(options: object, known: readonly string[], hints: Readonly<Record<string, string>>, what: string): void {
+export function checkKeys(
+  options: object,
+  known: readonly string[],
+  hints: Readonly<Record<string, string>>,
+  what: string,
+): void {
   for (const key of Object.keys(options)) {
     if (known.includes(key)) continue;
     const hint = hints[key] ?? known.find((k) => k.toLowerCase() === key.toLowerCase());
@@ -306,7 +323,9 @@ function parseProxyOptions(options: ProxyOptions): ProxyConfig {
     resolveHeaders = () => fixed;
   }
   if (options.forwardCookies !== undefined && typeof options.forwardCookies !== 'boolean') {
-    throw new TypeError(`sseProxy() option \`forwardCookies\` must be a boolean (received ${describe(options.forwardCookies)}).`);
+    throw new TypeError(
+      `sseProxy() option \`forwardCookies\` must be a boolean (received ${describe(options.forwardCookies)}).`,
+    );
   }
   return {
     target: resolveTarget,
@@ -416,7 +435,8 @@ class ProxiedStream {
     const parser = createSseParser({
       onEvent: (event) => this.relay(event),
       onBareId: (id) => this.write(`id: ${id}\n\n`),
-      onError: (error) => config.logger.warn(`sse-gateway: sseProxy upstream ${target.origin}${target.pathname}: ${error.message}`),
+      onError: (error) =>
+        config.logger.warn(`sse-gateway: sseProxy upstream ${target.origin}${target.pathname}: ${error.message}`),
       maxEventSize: config.maxEventSize,
     });
     let draining = false;
@@ -509,8 +529,12 @@ class ProxiedStream {
  * }));
  */
 export function sseProxy(options: ProxyOptions): RequestHandler {
-  if (arguments.length > 1 || (options as unknown as { socket?: unknown }).socket !== undefined) {
-    throw new TypeError('sseProxy is a factory: write `app.get(path, sseProxy({ target }))`, not `app.get(path, sseProxy)`.');
+  // Express passes (req, res, next) when the factory itself was mounted: app.get(path, sseProxy).
+  // biome-ignore lint/complexity/noArguments: the declared signature stays (options) for users.
+  if (arguments.length > 1 || (typeof options === 'object' && options !== null && 'socket' in options)) {
+    throw new TypeError(
+      'sseProxy is a factory: write `app.get(path, sseProxy({ target }))`, not `app.get(path, sseProxy)`.',
+    );
   }
   if (options === null || typeof options !== 'object' || options.target === undefined) {
     throw new TypeError('sseProxy() needs `{ target }`: the upstream URL, or a function of the request returning one.');

@@ -134,9 +134,15 @@ export function createSseParser(options: SseParserOptions): SseParser {
   }
 
   function processLine(line: string): void {
-    if (line.length === 0) return dispatch();
+    if (line.length === 0) {
+      dispatch();
+      return;
+    }
     if (skipping) return;
-    if (line.length > maxEventSize) return overflow('line', line.length);
+    if (line.length > maxEventSize) {
+      overflow('line', line.length);
+      return;
+    }
     if (line.charCodeAt(0) === 58 /* : */) {
       onComment?.(line.slice(line.charCodeAt(1) === SPACE ? 2 : 1));
       return;
@@ -153,7 +159,10 @@ export function createSseParser(options: SseParserOptions): SseParser {
     }
     switch (field) {
       case 'data':
-        if (data.length + value.length + 1 > maxEventSize) return overflow('event', data.length + value.length);
+        if (data.length + value.length + 1 > maxEventSize) {
+          overflow('event', data.length + value.length);
+          return;
+        }
         data = dataLines === 0 ? value : `${data}\n${value}`;
         dataLines++;
         return;
@@ -228,7 +237,10 @@ export function createSseParser(options: SseParserOptions): SseParser {
 
   return {
     feed(chunk: string | Uint8Array): void {
-      if (typeof chunk === 'string') return feedText(chunk);
+      if (typeof chunk === 'string') {
+        feedText(chunk);
+        return;
+      }
       // ignoreBOM keeps the BOM in the text, so strings and bytes share one stripping rule.
       decoder ??= new TextDecoder('utf-8', { ignoreBOM: true });
       feedText(decoder.decode(chunk, { stream: true }));

@@ -250,6 +250,8 @@ export interface SseGateway extends Router {
    * e.g. to start an upstream bridge on demand. Returns the unsubscribe function.
    */
   onSubscription(listener: (topic: string, active: boolean) => void): () => void;
+  /** Channels and patterns with at least one local stream right now. */
+  activeTopics(): string[];
   /** The bus this gateway listens to. */
   readonly bus: Bus;
 }

@@ -70,7 +70,14 @@ export function frame(event: UpstreamEventInput): string {
 
 /** Start a fake SSE upstream on a free loopback port. */
 export async function startUpstream(initial: Partial<UpstreamMode> = {}): Promise<FakeUpstream> {
-  const mode: UpstreamMode = { status: 200, contentType: 'text/event-stream', gzip: false, hang: false, replay: true, ...initial };
+  const mode: UpstreamMode = {
+    status: 200,
+    contentType: 'text/event-stream',
+    gzip: false,
+    hang: false,
+    replay: true,
+    ...initial,
+  };
   const changes = new EventEmitter();
   changes.setMaxListeners(0);
   const streams = new Set<OpenStream>();
@@ -173,7 +180,11 @@ export async function startUpstream(initial: Partial<UpstreamMode> = {}): Promis
         if (predicate(upstream)) return resolve();
         const timer = setTimeout(() => {
           changes.off('change', check);
-          reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what} (open: ${open}, requests: ${requests.length})`));
+          reject(
+            new Error(
+              `timed out after ${timeoutMs} ms waiting for ${what} (open: ${open}, requests: ${requests.length})`,
+            ),
+          );
         }, timeoutMs);
         const check = () => {
           if (!predicate(upstream)) return;
