@@ -71,7 +71,7 @@ class Gateway implements ConnectionHost {
   private readonly unlisten: () => void;
   private readonly releaseDefault: () => void;
   private heartbeatTimer: NodeJS.Timeout | undefined;
-  private readonly readyPrefix: string;
+  private readonly retryLine: string;
   private closing = false;
   private pending = 0;
   private counters = { events: 0, delivered: 0, slowClosed: 0 };
@@ -82,7 +82,7 @@ class Gateway implements ConnectionHost {
     this.gate = createGate(config);
     this.maxBufferedBytes = config.limits.maxBufferedBytes;
     this.authorizer = new Authorizer(config);
-    this.readyPrefix = formatRetry(config.retryMs);
+    this.retryLine = formatRetry(config.retryMs);
     this.index = new ChannelIndex((topic, active) => this.onTopic(topic, active));
     this.unlisten = this.bus.listen((event) => this.onEvent(event));
     this.releaseDefault = pushDefaultBus(this.bus);
@@ -283,20 +283,43 @@ class Gateway implements ConnectionHost {
     res.on('close', () => this.cleanup(connection));
     this.startHeartbeat();
 
-    connection.writeRaw(
-      this.readyPrefix +
-        formatEvent({
-          event: 'sse:ready',
-          data: JSON.stringify({ connectionId: connection.id, channels: topics.map((t) => t.name) }),
-        }),
-    );
-    if (lastEventId !== undefined) void this.replay(connection, lastEventId);
+    connection.writeRaw(this.retryLine);
+    const ready = formatEvent({
+      event: 'sse:ready',
+      data: JSON.stringify({ connectionId: connection.id, channels: topics.map((t) => t.name) }),
+    });
+    const watched = this.bus.watched?.();
+    if (watched === undefined && lastEventId === undefined) {
+      connection.writeRaw(ready);
+      return;
+    }
+    connection.hold();
+    void this.start(connection, ready, watched, lastEventId);
+  }
+
+  /**
+   * `sse:ready` promises that later publishes arrive, so it waits until the bus has the subscriptions in
+   * effect; live events meanwhile are held, then follow the replay (if any) in order.
+   */
+  private async start(
+    connection: Connection,
+    ready: string,
+    watched: Promise<void> | undefined,
+    lastEventId: string | undefined,
+  ): Promise<void> {
+    if (watched !== undefined) {
+      await watched.catch((cause: unknown) => {
+        this.config.logger.error('sse-gateway: the bus could not confirm a subscription', cause);
+      });
+    }
+    connection.writeRaw(ready);
+    if (lastEventId === undefined) connection.release([], undefined);
+    else await this.replay(connection, lastEventId);
   }
 
   /** Live events are held while the history is read, then deduplicated against it by sequence. */
   private async replay(connection: Connection, lastEventId: string): Promise<void> {
     const { replay, namespaces } = this.config;
-    connection.hold();
     let reason: ReplayResetReason | undefined;
     if (replay === false) reason = 'replay-disabled';
     else {

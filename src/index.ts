@@ -15,4 +15,5 @@ export type { SseMessage } from './framing';
 export { formatComment, formatEvent } from './framing';
 export { sseMiddleware } from './gateway';
 export { createMemoryBus } from './memory-bus';
+export { createRedisBus } from './redis-bus';
 export type * from './types';

@@ -98,6 +98,11 @@ export interface Bus {
    * buses that deliver everything may ignore it. Returns the release function.
    */
   watch(topic: string): () => void;
+  /**
+   * Resolves once every `watch()` made so far is in effect (e.g. Redis confirmed the SUBSCRIBE), so that
+   * `sse:ready` can promise that later publishes arrive. Buses that deliver everything omit it.
+   */
+  watched?(): Promise<void>;
   /** Events after `lastEventId` that match `query`, or why they cannot be replayed. */
   replay(lastEventId: string, query: ReplayQuery): Promise<ReplayResult>;
   /** Ask the bus to keep at least this much history (count and age). Buses with fixed history may ignore it. */

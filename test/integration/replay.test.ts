@@ -172,6 +172,32 @@ describe('Last-Event-ID replay', () => {
     expect(dataEvents(await stream.take(1)).map((e) => e.data)).toEqual(['sentinel']);
   });
 
+  it('sends sse:ready only once the bus confirms the subscriptions, holding earlier events behind it', async () => {
+    const inner = createMemoryBus();
+    let confirm: () => void = () => {};
+    const bus: Bus = {
+      id: inner.id,
+      publish: inner.publish.bind(inner),
+      listen: inner.listen.bind(inner),
+      watch: inner.watch.bind(inner),
+      replay: inner.replay.bind(inner),
+      status: inner.status.bind(inner),
+      close: inner.close.bind(inner),
+      watched: () =>
+        new Promise<void>((resolve) => {
+          confirm = resolve;
+        }),
+    };
+    const { open, gateway } = await startGateway({ channels: ['logs'], bus });
+    const stream = await open('channels=logs:a', { ready: false });
+    await stream.until((s) => s.retry !== undefined);
+    await gateway.publish('logs:a', 'before ready');
+    expect(stream.events).toEqual([]);
+    confirm();
+    await stream.waitFor((e) => e.event === 'sse:ready');
+    expect(dataEvents(await stream.take(1)).map((e) => e.data)).toEqual(['before ready']);
+  });
+
   it('sends sse:reset when the bus cannot read its history', async () => {
     const inner = createMemoryBus();
     const bus: Bus = {
