@@ -17,11 +17,16 @@ if (needs.length > 0) {
   const packages = needs.map((need) => need.apt).join(' ');
   if (process.getuid?.() === 0 && has('apt-get')) {
     console.log(`Installing ${packages} with apt-get …`);
-    execFileSync('sh', ['-c', `apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${packages}`], {
-      stdio: 'inherit',
-    });
+    execFileSync(
+      'sh',
+      ['-c', `apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${packages}`],
+      {
+        stdio: 'inherit',
+      },
+    );
   } else {
-    for (const need of needs) console.error(`${need.command} is needed by ${need.why}: sudo apt-get install ${need.apt}`);
+    for (const need of needs)
+      console.error(`${need.command} is needed by ${need.why}: sudo apt-get install ${need.apt}`);
     console.log('0 passed, 1 failed');
     process.exit(1);
   }

@@ -14,7 +14,8 @@ let baseUrl: string;
 let browser: Browser;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: apt-get install chromium (npm test does it as root).`);
+  if (!existsSync(CHROMIUM))
+    throw new Error(`Chromium not found at ${CHROMIUM}: apt-get install chromium (npm test does it as root).`);
   server = spawn(process.execPath, [join(root, 'examples/etl-logs/server.js')], {
     cwd: root,
     env: { ...process.env, PORT: '0', TICK_MS: '100' },
@@ -52,21 +53,25 @@ afterAll(async () => {
 it.each([
   ['alice', 'ws1', 'ws2'],
   ['bob', 'ws2', 'ws1'],
-])('%s sees live logs of %s only', async (user, own, other) => {
-  const context = await browser.newContext();
-  try {
-    const page = await context.newPage();
-    await page.goto(`${baseUrl}/login/${user}`);
-    await page.waitForSelector('#status.live', { timeout: 10_000 });
-    // Wait for several live lines, then check none belong to the other workspace.
-    await page.waitForFunction((ws) => document.querySelectorAll(`[data-workspace="${ws}"] li`).length >= 5, own, {
-      timeout: 10_000,
-    });
-    expect(await page.locator(`[data-workspace="${other}"]`).count()).toBe(0);
-    const lines = await page.locator(`[data-workspace="${own}"] li`).allTextContents();
-    expect(lines.every((line) => /step \d+ processed/.test(line))).toBe(true);
-    if (process.env.SCREENSHOT_DIR) await page.screenshot({ path: join(process.env.SCREENSHOT_DIR, `${user}.png`) });
-  } finally {
-    await context.close();
-  }
-}, 30_000);
+])(
+  '%s sees live logs of %s only',
+  async (user, own, other) => {
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      await page.goto(`${baseUrl}/login/${user}`);
+      await page.waitForSelector('#status.live', { timeout: 10_000 });
+      // Wait for several live lines, then check none belong to the other workspace.
+      await page.waitForFunction((ws) => document.querySelectorAll(`[data-workspace="${ws}"] li`).length >= 5, own, {
+        timeout: 10_000,
+      });
+      expect(await page.locator(`[data-workspace="${other}"]`).count()).toBe(0);
+      const lines = await page.locator(`[data-workspace="${own}"] li`).allTextContents();
+      expect(lines.every((line) => /step \d+ processed/.test(line))).toBe(true);
+      if (process.env.SCREENSHOT_DIR) await page.screenshot({ path: join(process.env.SCREENSHOT_DIR, `${user}.png`) });
+    } finally {
+      await context.close();
+    }
+  },
+  30_000,
+);

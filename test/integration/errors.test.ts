@@ -107,7 +107,7 @@ describe('errors are JSON answers before any stream byte', () => {
     const { url, gateway } = await startGateway({
       channels: ['logs'],
       authentication: byHeader,
-      authorize: (principal, channel) => channel !== 'logs:secret' && channel !== 'logs:*',
+      authorize: (_principal, channel) => channel !== 'logs:secret' && channel !== 'logs:*',
     });
     const res = await request(url).get('/events?channels=logs:ok,logs:secret,logs:*').set('x-user', 'u1').expect(403);
     expect(res.body.error.code).toBe('ERR_SSE_FORBIDDEN_CHANNEL');
@@ -170,7 +170,13 @@ describe('errors are JSON answers before any stream byte', () => {
     const gate = new Promise<void>((resolve) => {
       release = resolve;
     });
-    const { url, gateway } = await startGateway({ channels: ['logs'], authorize: async () => (await gate, true) });
+    const { url, gateway } = await startGateway({
+      channels: ['logs'],
+      authorize: async () => {
+        await gate;
+        return true;
+      },
+    });
     const req = request(url).get('/events?channels=logs:a');
     const aborted = new Promise((resolve) => {
       req.on('error', resolve);
