@@ -11,6 +11,7 @@ import { Connection, type ConnectionHost } from './connection';
 import { processMemoryBus, pushDefaultBus } from './default-bus';
 import { SseError } from './errors';
 import { eventFrame } from './event';
+import { startEventStream } from './event-stream';
 import { formatComment, formatEvent, formatRetry } from './framing';
 import { type GatewayConfig, parseOptions } from './options';
 import type {
@@ -262,15 +263,7 @@ class Gateway implements ConnectionHost {
     res: Response,
     lastEventId: string | undefined,
   ): void {
-    // Streams are long-lived by design: no idle timeout, no Nagle delay on small frames.
-    req.socket.setTimeout(0);
-    req.socket.setNoDelay(true);
-    req.socket.setKeepAlive(true);
-    res.status(200);
-    res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
-    res.setHeader('Cache-Control', 'no-cache, no-transform');
-    res.setHeader('X-Accel-Buffering', 'no');
-    res.flushHeaders();
+    startEventStream(req, res);
     if (req.method === 'HEAD') {
       res.end();
       return;

@@ -16,6 +16,7 @@ import { pipeline, type Readable, type Transform } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate, constants as zlibConstants } from 'node:zlib';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { SseError } from './errors';
+import { startEventStream } from './event-stream';
 import { formatComment, formatEvent, formatRetry } from './framing';
 import { createSseParser, DEFAULT_MAX_EVENT_SIZE, type ParsedSseEvent } from './sse-parser';
 import type { Logger, MaybePromise, ProxyOptions } from './types';
@@ -396,15 +397,7 @@ class ProxiedStream {
   async run(target: URL): Promise<void> {
     const { req, res, config } = this;
     res.on('close', () => this.close());
-    // The stream is long-lived by design: no idle timeout, no Nagle delay on small frames.
-    req.socket.setTimeout(0);
-    req.socket.setNoDelay(true);
-    req.socket.setKeepAlive(true);
-    res.status(200);
-    res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
-    res.setHeader('Cache-Control', 'no-cache, no-transform');
-    res.setHeader('X-Accel-Buffering', 'no');
-    res.flushHeaders();
+    startEventStream(req, res);
     this.write(config.retryFrame);
     this.startHeartbeat();
 

@@ -1,0 +1,20 @@
+/**
+ * Starting an SSE response: the one place that decides the stream's headers and socket settings.
+ */
+import type { Request, Response } from 'express';
+
+/**
+ * Send 200 with the contract's SSE headers and flush them at once, before any event exists. The socket
+ * is set for a long-lived stream: no idle timeout, no Nagle delay on small frames, TCP keep-alive.
+ * No `Connection` header is set: it is illegal in HTTP/2 and Node manages it for HTTP/1.1.
+ */
+export function startEventStream(req: Request, res: Response): void {
+  req.socket.setTimeout(0);
+  req.socket.setNoDelay(true);
+  req.socket.setKeepAlive(true);
+  res.status(200);
+  res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
+  res.setHeader('Cache-Control', 'no-cache, no-transform');
+  res.setHeader('X-Accel-Buffering', 'no');
+  res.flushHeaders();
+}
