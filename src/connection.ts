@@ -2,9 +2,11 @@
  * One open stream: ordered delivery through the ACL, a bounded outgoing buffer, the replay hold,
  * and a single idempotent close path.
  */
+import { OutgoingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Response } from 'express';
 import type { Topic } from './channels';
-import { eventFrame } from './event';
+import { type EncodedFrame, encodeEvent, encodeFrame } from './event';
 import { parseEventId } from './event-id';
 import type { MaybePromise, Principal, SseEvent } from './types';
 
@@ -23,29 +25,60 @@ export interface ConnectionHost {
 
 interface Pending {
   readonly event: SseEvent;
-  readonly frame: Buffer;
+  readonly encoded: EncodedFrame;
   verdict: MaybePromise<boolean> | undefined;
+}
+
+/** Node's internals that tell whether raw chunks may go straight to the socket. */
+interface ResponseInternals {
+  chunkedEncoding?: boolean;
+  outputData?: unknown[];
+}
+
+/**
+ * The socket of `res` when whole HTTP/1.1 chunks can be written to it directly: the headers are out,
+ * the body is chunked, nothing is queued in the response, and no middleware wrapped `res.write`
+ * (compression does). `res.write` would frame each write as three socket writes plus a cork; one
+ * pre-framed chunk per event is one write. Otherwise `undefined`, and `res.write` is used.
+ */
+function directSocket(res: Response): Socket | undefined {
+  const socket = res.socket as (Socket & { _httpMessage?: unknown }) | null;
+  const internals = res as unknown as ResponseInternals;
+  if (
+    socket === null ||
+    socket._httpMessage !== res ||
+    internals.chunkedEncoding !== true ||
+    internals.outputData?.length !== 0 ||
+    res.write !== OutgoingMessage.prototype.write
+  ) {
+    return undefined;
+  }
+  return socket;
 }
 
 /** One client's stream. Created by the gateway after every check passed and the headers were sent. */
 export class Connection {
-  /** Event written last (or offered last), so an event matched by two topics is written once. */
+  /** Event offered last, so an event matched by two topics is written once. */
   private lastOffered: SseEvent | undefined;
-  private readonly pending: Pending[] = [];
+  private pending: Pending[] | undefined;
   private pendingBytes = 0;
   private pumping = false;
-  /** While replaying: live events wait here; `holdHead` is filled in when the replay answers. */
-  private held: SseEvent[] | null = null;
-  private readonly outbox: Buffer[] = [];
+  /** While replaying: live events wait here until {@link Connection.release}. */
+  private held: SseEvent[] | undefined;
+  private outbox: Buffer[] | undefined;
   private outboxBytes = 0;
   private congested = false;
   private closed = false;
+  private readonly socket: Socket | undefined;
+  private readonly flush: (() => void) | undefined;
+  /** Created on first congestion only: most connections never need it. */
+  private drainListener: (() => void) | undefined;
 
   /**
    * @param id - connection id, sent in `sse:ready`.
    * @param principal - who is connected.
    * @param topics - the subscriptions, as parsed.
-   * @param res - the response the stream is written to.
+   * @param res - the response the stream is written to (its headers already sent).
    */
   constructor(
     readonly id: string,
@@ -53,35 +86,41 @@ export class Connection {
     readonly topics: readonly Topic[],
     readonly res: Response,
     private readonly host: ConnectionHost,
-  ) {}
+  ) {
+    this.socket = directSocket(res);
+    // compression() buffers until flushed; it skips `no-transform` responses, but flush if it is there.
+    const flush = (res as Response & { flush?: () => void }).flush;
+    this.flush = typeof flush === 'function' ? flush.bind(res) : undefined;
+  }
 
   /** True once the stream is closed for any reason. */
   get isClosed(): boolean {
     return this.closed;
   }
 
-  /** Bytes waiting for this client: ACL queue, our outbox and Node's socket buffer. */
+  /** Bytes waiting for this client: ACL queue, our outbox, and Node's response and socket buffers. */
   get bufferedBytes(): number {
-    return this.pendingBytes + this.outboxBytes + this.res.writableLength;
+    const node = this.socket ? this.socket.writableLength : this.res.writableLength;
+    return this.pendingBytes + this.outboxBytes + node;
   }
 
   /**
    * Offer a live event. Duplicates of the last offered event (two matching topics) are ignored.
    *
-   * @param frame - the event's bytes, built once per publish and shared by every connection.
+   * @param encoded - the event's bytes, built once per publish and shared by every connection.
    */
-  offer(event: SseEvent, frame: Buffer): void {
+  offer(event: SseEvent, encoded: EncodedFrame): void {
     if (this.closed || this.lastOffered === event) return;
     this.lastOffered = event;
-    if (this.held !== null) {
+    if (this.held !== undefined) {
       this.held.push(event);
       return;
     }
-    if (this.pending.length === 0) {
+    if (this.pending === undefined || this.pending.length === 0) {
       const verdict = this.host.gate(this, event);
-      if (verdict === true) this.writeEvent(frame);
-      else if (verdict !== false) this.enqueue(event, frame, verdict);
-    } else this.enqueue(event, frame, undefined);
+      if (verdict === true) this.writeEvent(encoded);
+      else if (verdict !== false) this.enqueue(event, encoded, verdict);
+    } else this.enqueue(event, encoded, undefined);
   }
 
   /** Hold live events until {@link Connection.release} (a replay is being fetched). */
@@ -97,31 +136,30 @@ export class Connection {
    */
   release(replayed: readonly SseEvent[], headId: string | undefined): void {
     const held = this.held ?? [];
-    this.held = null;
+    this.held = undefined;
     if (this.closed) return;
     const head = headId === undefined ? undefined : parseEventId(headId);
     const seen = new Set<string>();
     for (const event of replayed) {
       seen.add(event.id);
-      this.enqueue(event, eventFrame(event), undefined);
+      this.enqueue(event, encodeEvent(event), undefined);
     }
     for (const event of held) {
       if (seen.has(event.id)) continue;
       const seq = parseEventId(event.id);
       if (head && seq && seq.epoch === head.epoch && seq.seq <= head.seq) continue;
-      this.enqueue(event, eventFrame(event), undefined);
+      this.enqueue(event, encodeEvent(event), undefined);
     }
   }
 
   /** Write a frame outside the event flow (control events, heartbeats). */
-  writeRaw(frame: Buffer | string): void {
-    if (this.closed) return;
-    this.write(typeof frame === 'string' ? Buffer.from(frame) : frame);
+  writeRaw(frame: EncodedFrame | string): void {
+    this.write(typeof frame === 'string' ? encodeFrame(frame) : frame);
   }
 
   /** Heartbeat: skipped while the client is not reading, since it would only add to the backlog. */
-  heartbeat(frame: Buffer): void {
-    if (!this.closed && !this.congested) this.write(frame);
+  heartbeat(frame: EncodedFrame): void {
+    if (!this.congested) this.write(frame);
   }
 
   /** End the stream politely (gateway shutdown). */
@@ -134,18 +172,19 @@ export class Connection {
   /** Drop everything still queued; called once from the gateway's cleanup on the response's `close`. */
   dispose(): void {
     this.closed = true;
-    this.pending.length = 0;
+    this.pending = undefined;
     this.pendingBytes = 0;
-    this.outbox.length = 0;
+    this.outbox = undefined;
     this.outboxBytes = 0;
-    this.held = null;
+    this.held = undefined;
     this.lastOffered = undefined;
-    this.res.off('drain', this.onDrain);
+    if (this.drainListener) (this.socket ?? this.res).off('drain', this.drainListener);
   }
 
-  private enqueue(event: SseEvent, frame: Buffer, verdict: MaybePromise<boolean> | undefined): void {
-    this.pending.push({ event, frame, verdict });
-    this.pendingBytes += frame.length;
+  private enqueue(event: SseEvent, encoded: EncodedFrame, verdict: MaybePromise<boolean> | undefined): void {
+    this.pending ??= [];
+    this.pending.push({ event, encoded, verdict });
+    this.pendingBytes += encoded.frame.length;
     if (this.overLimit()) return;
     void this.pump();
   }
@@ -155,60 +194,71 @@ export class Connection {
     if (this.pumping) return;
     this.pumping = true;
     try {
-      while (this.pending.length > 0 && this.held === null && !this.closed) {
-        const item = this.pending[0] as Pending;
+      const pending = this.pending;
+      while (pending !== undefined && pending.length > 0 && this.held === undefined && !this.closed) {
+        const item = pending[0] as Pending;
         let verdict = item.verdict ?? this.host.gate(this, item.event);
         if (verdict !== true && verdict !== false) {
           item.verdict = verdict;
           verdict = await verdict;
         }
         if (this.closed) return;
-        this.pending.shift();
-        this.pendingBytes -= item.frame.length;
-        if (verdict) this.writeEvent(item.frame);
+        pending.shift();
+        this.pendingBytes -= item.encoded.frame.length;
+        if (verdict) this.writeEvent(item.encoded);
       }
     } finally {
       this.pumping = false;
     }
   }
 
-  private writeEvent(frame: Buffer): void {
+  private writeEvent(encoded: EncodedFrame): void {
     if (this.closed) return;
     this.host.delivered();
-    this.write(frame);
+    this.write(encoded);
   }
 
-  private write(frame: Buffer): void {
+  private write(encoded: EncodedFrame): void {
     if (this.closed) return;
+    const bytes = this.socket ? encoded.chunk : encoded.frame;
     if (this.congested) {
-      this.outbox.push(frame);
-      this.outboxBytes += frame.length;
+      this.outbox ??= [];
+      this.outbox.push(bytes);
+      this.outboxBytes += bytes.length;
       this.overLimit();
       return;
     }
-    if (!this.res.write(frame)) {
+    const ok = this.socket ? this.socket.write(bytes) : this.res.write(bytes);
+    if (!ok) {
       this.congested = true;
-      this.res.once('drain', this.onDrain);
+      this.waitForDrain(this.socket ?? this.res);
       this.overLimit();
     }
-    // compression() buffers until flushed; it skips `no-transform` responses, but flush if it is there.
-    (this.res as Response & { flush?: () => void }).flush?.();
+    this.flush?.();
   }
 
-  private readonly onDrain = (): void => {
+  private waitForDrain(target: Socket | Response): void {
+    this.drainListener ??= () => this.onDrain();
+    target.once('drain', this.drainListener);
+  }
+
+  private onDrain(): void {
     this.congested = false;
-    if (this.closed) return;
-    this.res.cork();
-    while (this.outbox.length > 0 && !this.congested) {
-      const frame = this.outbox.shift() as Buffer;
-      this.outboxBytes -= frame.length;
-      if (!this.res.write(frame)) {
+    const outbox = this.outbox;
+    if (this.closed || outbox === undefined) return;
+    const target = this.socket ?? this.res;
+    target.cork();
+    while (outbox.length > 0 && !this.congested) {
+      const bytes = outbox.shift() as Buffer;
+      this.outboxBytes -= bytes.length;
+      if (!target.write(bytes)) {
         this.congested = true;
-        this.res.once('drain', this.onDrain);
+        this.waitForDrain(target);
       }
     }
-    this.res.uncork();
-  };
+    target.uncork();
+    this.flush?.();
+  }
 
   /** Close a client that is too far behind; it resumes through Last-Event-ID. */
   private overLimit(): boolean {

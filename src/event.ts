@@ -1,14 +1,66 @@
 /**
- * Building events: validation at publish time, the payload encoded to JSON once, and the wire frame
- * built at most once per event however many connections receive it.
+ * Building events: validation at publish time, the payload encoded to JSON once, and the bytes on the
+ * wire built at most once per event however many connections receive it.
  */
 import { parseTopic } from './channels';
 import { SseError } from './errors';
 import { formatDataEvent } from './framing';
 import type { SseEvent } from './types';
 
-const payloadJson = new WeakMap<SseEvent, string>();
-const frames = new WeakMap<SseEvent, Buffer>();
+/**
+ * An event's bytes, built once: `chunk` is the frame as one HTTP/1.1 chunk (`<hex length>\r\n…\r\n`), for
+ * writing straight to a socket; `frame` is the SSE text alone, a view into the same memory.
+ */
+export interface EncodedFrame {
+  readonly frame: Buffer;
+  readonly chunk: Buffer;
+}
+
+/**
+ * Encode SSE text once as an HTTP/1.1 chunk, in a single allocation.
+ *
+ * @param text - one or more complete SSE messages.
+ */
+export function encodeFrame(text: string): EncodedFrame {
+  const length = Buffer.byteLength(text);
+  const head = `${length.toString(16)}\r\n`;
+  const chunk = Buffer.allocUnsafe(head.length + length + 2);
+  chunk.write(head, 0, 'latin1');
+  chunk.write(text, head.length, 'utf8');
+  chunk.write('\r\n', head.length + length, 'latin1');
+  return { frame: chunk.subarray(head.length, head.length + length), chunk };
+}
+
+/** The events this library creates: the public fields, plus the encoded payload and frame in private slots. */
+class PublishedEvent implements SseEvent {
+  declare readonly users?: readonly string[];
+  readonly #json: string;
+  #encoded: EncodedFrame | undefined;
+
+  constructor(
+    readonly id: string,
+    readonly channel: string,
+    readonly data: unknown,
+    json: string,
+    readonly time: number,
+    users: readonly string[] | undefined,
+  ) {
+    if (users !== undefined) this.users = users;
+    this.#json = json;
+  }
+
+  static json(event: SseEvent): string | undefined {
+    return #json in event ? (event as PublishedEvent).#json : undefined;
+  }
+
+  static encoded(event: PublishedEvent): EncodedFrame {
+    event.#encoded ??= encodeFrame(formatDataEvent(event.id, event.channel, event.#json));
+    return event.#encoded;
+  }
+}
+
+/** Frames of events made by other code (a custom Bus), built once each as well. */
+const foreignFrames = new WeakMap<SseEvent, EncodedFrame>();
 
 /**
  * Check a publish's channel and users and encode its payload, before it is sequenced.
@@ -55,27 +107,21 @@ export function createEvent(
   users?: readonly string[],
   data: unknown = JSON.parse(dataJson),
 ): SseEvent {
-  const event: SseEvent = users === undefined ? { id, channel, data, time } : { id, channel, data, users, time };
-  payloadJson.set(event, dataJson);
-  return event;
+  return new PublishedEvent(id, channel, data, dataJson, time, users);
 }
 
-/** The payload of `event` as JSON, encoded once. */
+/** The payload of `event` as JSON, encoded once for events this library created. */
 export function eventJson(event: SseEvent): string {
-  let json = payloadJson.get(event);
-  if (json === undefined) {
-    json = JSON.stringify(event.data) ?? 'null';
-    payloadJson.set(event, json);
-  }
-  return json;
+  return PublishedEvent.json(event) ?? JSON.stringify(event.data) ?? 'null';
 }
 
 /** The bytes of `event` on the wire, built once and shared by every connection. */
-export function eventFrame(event: SseEvent): Buffer {
-  let frame = frames.get(event);
-  if (frame === undefined) {
-    frame = Buffer.from(formatDataEvent(event.id, event.channel, eventJson(event)));
-    frames.set(event, frame);
+export function encodeEvent(event: SseEvent): EncodedFrame {
+  if (event instanceof PublishedEvent) return PublishedEvent.encoded(event);
+  let encoded = foreignFrames.get(event);
+  if (encoded === undefined) {
+    encoded = encodeFrame(formatDataEvent(event.id, event.channel, eventJson(event)));
+    foreignFrames.set(event, encoded);
   }
-  return frame;
+  return encoded;
 }

@@ -10,7 +10,7 @@ import { matchChannel, namespaceOf, parseTopic, type Topic } from './channels';
 import { Connection, type ConnectionHost } from './connection';
 import { processMemoryBus, pushDefaultBus } from './default-bus';
 import { SseError } from './errors';
-import { eventFrame } from './event';
+import { type EncodedFrame, encodeEvent, encodeFrame } from './event';
 import { startEventStream } from './event-stream';
 import { formatComment, formatEvent, formatRetry } from './framing';
 import { type GatewayConfig, parseOptions } from './options';
@@ -25,7 +25,7 @@ import type {
   SseStats,
 } from './types';
 
-const HEARTBEAT = Buffer.from(formatComment('heartbeat'));
+const HEARTBEAT = encodeFrame(formatComment('heartbeat'));
 /** Listed names in an error are cut to this many, each to 140 characters, so a 10 KB query is not echoed back. */
 const MAX_NAMED = 10;
 
@@ -129,10 +129,10 @@ class Gateway implements ConnectionHost {
   /** Fan-out: the index finds the audience; each connection only runs its ACL and writes the shared frame. */
   private onEvent(event: SseEvent): void {
     this.counters.events++;
-    let frame: Buffer | undefined;
+    let encoded: EncodedFrame | undefined;
     this.index.forEachSubscriber(event.channel, (connection) => {
-      frame ??= eventFrame(event);
-      connection.offer(event, frame);
+      encoded ??= encodeEvent(event);
+      connection.offer(event, encoded);
     });
   }
 

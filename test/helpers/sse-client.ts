@@ -201,3 +201,18 @@ export function dataEvents(
       return { id: e.id, event: e.event, channel: parsed.channel, data: parsed.data };
     });
 }
+
+/** Every event in a complete SSE text, read by eventsource-parser. */
+export function parseAll(text: string): ReceivedEvent[] {
+  const events: ReceivedEvent[] = [];
+  const parser = createParser({
+    onEvent: (message) => {
+      const event: ReceivedEvent = { data: message.data };
+      if (message.id !== undefined) event.id = message.id;
+      if (message.event !== undefined) event.event = message.event;
+      events.push(event);
+    },
+  });
+  parser.feed(text);
+  return events;
+}

@@ -1,4 +1,4 @@
-import { request } from 'node:http';
+import { Agent, request } from 'node:http';
 import compression from 'compression';
 import { EventSource } from 'eventsource';
 import express from 'express';
@@ -6,7 +6,7 @@ import supertest from 'supertest';
 import { createMemoryBus, publishEvent, sseMiddleware } from '../../src';
 import { closeAll, eventually, onCleanup, recordingLogger, startGateway } from '../helpers/gateway';
 import { startServer } from '../helpers/server';
-import { dataEvents, openStream } from '../helpers/sse-client';
+import { dataEvents, openStream, parseAll } from '../helpers/sse-client';
 
 afterEach(closeAll);
 
@@ -131,6 +131,39 @@ describe('stream route', () => {
     expect(after.status).toBe(503);
     expect((after.body as { error: { code: string } }).error.code).toBe('ERR_SSE_CLOSING');
     await expect(bus.publish('logs:a', 'bus still works')).resolves.toMatchObject({ channel: 'logs:a' });
+  });
+
+  it('ends the chunked body cleanly, so a keep-alive socket carries the next request', async () => {
+    const { url, gateway } = await startGateway({ channels: ['logs'] });
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    onCleanup(() => agent.destroy());
+    const get = () =>
+      new Promise<{ status: number; body: string; socket: unknown }>((resolve, reject) => {
+        const req = request(`${url}/events?channels=logs:a`, { agent }, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => {
+            body += chunk;
+            if (body.includes('"data":"last"')) void gateway.close();
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body, socket: req.socket }));
+          if (res.statusCode === 200) {
+            const publishAll = async () => {
+              await new Promise((r) => setTimeout(r, 20));
+              for (const data of ['a\nb', 'x'.repeat(70_000), 'last']) await gateway.publish('logs:a', data);
+            };
+            void publishAll();
+          }
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    const first = await get();
+    expect(first.status).toBe(200);
+    expect(dataEvents(parseAll(first.body)).map((e) => String(e.data).length)).toEqual([3, 70_000, 4]);
+    const second = await get();
+    expect(second.status).toBe(503);
+    expect(second.socket).toBe(first.socket);
   });
 
   it('publishEvent() publishes on the bus of the most recently created open gateway', async () => {
