@@ -21,7 +21,14 @@ export interface ConnectionHost {
   delivered(): void;
   /** Called when the connection is closed for falling behind. */
   overflowed(connection: Connection): void;
+  /** True from the second event within one tick: writes are then corked and leave together. */
+  readonly batching: boolean;
+  /** Uncork `connection` once the current tick's writes are done. */
+  uncorkLater(connection: Connection): void;
 }
+
+/** A corked socket is flushed early past this many bytes, so a burst never waits on the tick's end. */
+const FLUSH_CORKED_AT = 64 * 1024;
 
 interface Pending {
   readonly event: SseEvent;
@@ -68,6 +75,7 @@ export class Connection {
   private outbox: Buffer[] | undefined;
   private outboxBytes = 0;
   private congested = false;
+  private corked = false;
   private closed = false;
   private readonly socket: Socket | undefined;
   private readonly flush: (() => void) | undefined;
@@ -228,13 +236,32 @@ export class Connection {
       this.overLimit();
       return;
     }
-    const ok = this.socket ? this.socket.write(bytes) : this.res.write(bytes);
+    let ok: boolean;
+    const socket = this.socket;
+    if (socket) {
+      // Several events within one tick leave as one writev, as res.write would batch them; a lone event
+      // is written at once, without the cork's bookkeeping.
+      if (!this.corked && this.host.batching) {
+        this.corked = true;
+        socket.cork();
+        this.host.uncorkLater(this);
+      }
+      ok = socket.write(bytes);
+      if (this.corked && socket.writableLength >= FLUSH_CORKED_AT) this.uncork();
+    } else ok = this.res.write(bytes);
     if (!ok) {
       this.congested = true;
       this.waitForDrain(this.socket ?? this.res);
       this.overLimit();
     }
     this.flush?.();
+  }
+
+  /** Flush what this tick wrote. */
+  uncork(): void {
+    if (!this.corked) return;
+    this.corked = false;
+    this.socket?.uncork();
   }
 
   private waitForDrain(target: Socket | Response): void {

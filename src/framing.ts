@@ -87,5 +87,10 @@ export function formatComment(text = ''): string {
 export function formatDataEvent(id: string, channel: string, dataJson: string): string {
   const colon = channel.indexOf(':');
   const namespace = colon === -1 ? channel : channel.slice(0, colon);
-  return formatEvent({ id, event: namespace, data: `{"channel":${JSON.stringify(channel)},"data":${dataJson}}` });
+  assertField('id', id);
+  assertField('event', namespace);
+  // JSON text never holds a raw line break (JSON.stringify escapes them), so it is one data line as is.
+  if (LINE_BREAK.test(dataJson))
+    return formatEvent({ id, event: namespace, data: `{"channel":${JSON.stringify(channel)},"data":${dataJson}}` });
+  return `id: ${id}\nevent: ${namespace}\ndata: {"channel":${JSON.stringify(channel)},"data":${dataJson}}\n\n`;
 }

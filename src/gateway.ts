@@ -74,6 +74,16 @@ class Gateway implements ConnectionHost {
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private readonly retryLine: string;
   private closing = false;
+  batching = false;
+  private eventsThisTick = 0;
+  private corked: Connection[] = [];
+  private readonly endTick = (): void => {
+    this.eventsThisTick = 0;
+    this.batching = false;
+    const corked = this.corked;
+    this.corked = [];
+    for (const connection of corked) connection.uncork();
+  };
   private pending = 0;
   private counters = { events: 0, delivered: 0, slowClosed: 0 };
 
@@ -91,6 +101,10 @@ class Gateway implements ConnectionHost {
 
   delivered(): void {
     this.counters.delivered++;
+  }
+
+  uncorkLater(connection: Connection): void {
+    this.corked.push(connection);
   }
 
   overflowed(connection: Connection): void {
@@ -129,6 +143,8 @@ class Gateway implements ConnectionHost {
   /** Fan-out: the index finds the audience; each connection only runs its ACL and writes the shared frame. */
   private onEvent(event: SseEvent): void {
     this.counters.events++;
+    if (++this.eventsThisTick === 1) process.nextTick(this.endTick);
+    else this.batching = true;
     let encoded: EncodedFrame | undefined;
     this.index.forEachSubscriber(event.channel, (connection) => {
       encoded ??= encodeEvent(event);
@@ -363,12 +379,13 @@ class Gateway implements ConnectionHost {
   }
 
   publish<T>(channel: string, data: T, options: Omit<PublishOptions, 'bus'> = {}): Promise<SseEvent<T>> {
-    const topic = parseTopic(channel);
-    if (topic !== null && !this.config.namespaces.has(topic.namespace)) {
+    // The bus checks the grammar; here only the namespace, so a valid channel is parsed once per publish.
+    const namespace = typeof channel === 'string' ? namespaceOf(channel) : '';
+    if (!this.config.namespaces.has(namespace) && parseTopic(channel) !== null) {
       return Promise.reject(
         new SseError(
           'ERR_SSE_INVALID_CHANNEL',
-          `Cannot publish to ${channel}: namespace ${topic.namespace} is not one of ${[...this.config.namespaces.keys()].join(', ')}.`,
+          `Cannot publish to ${channel}: namespace ${namespace} is not one of ${[...this.config.namespaces.keys()].join(', ')}.`,
           400,
           { channels: [channel] },
         ),
