@@ -126,12 +126,28 @@ test('replay from any instance waits for its own live stream, so events up to he
   await Promise.all([settled(a), settled(b)]);
   const first = await a.publish('bar:x', 0);
   b.watch('bar:x');
+  // Publishes that race the SUBSCRIBE may only be in the replay; once it is answered they go live too.
+  await b.watched?.();
   const onB = collect(b);
   const later = await Promise.all([a.publish('bar:x', 1), a.publish('bar:x', 2)]);
   const result = await b.replay(first.id, { match: () => true, maxCount: 100, maxAgeMs: 60_000 });
   expect(result).toMatchObject({ ok: true, head: later[1]?.id });
   // Everything up to the head has already reached the listener when the replay resolves.
   expect(onB.events.map((e) => e.id)).toEqual(later.map((e) => e.id));
+});
+
+test('publishes racing a SUBSCRIBE are each in the replay or delivered live before it resolves', async () => {
+  const [a, b] = instances(2) as [Bus, Bus];
+  await Promise.all([settled(a), settled(b)]);
+  const first = await a.publish('race:x', 0);
+  b.watch('race:x');
+  const onB = collect(b);
+  const later = await Promise.all([1, 2, 3, 4].map((i) => a.publish('race:x', i)));
+  const result = await b.replay(first.id, { match: () => true, maxCount: 100, maxAgeMs: 60_000 });
+  if (!result.ok) throw new Error(`replay failed: ${result.reason}`);
+  const seen = new Set([...result.events.map((e) => e.id), ...onB.events.map((e) => e.id)]);
+  expect(later.filter((e) => !seen.has(e.id))).toEqual([]);
+  expect(result.head).toBe(later.at(-1)?.id);
 });
 
 test('publish while Redis is down rejects with ERR_SSE_BUS_UNAVAILABLE within a couple of seconds', async () => {
