@@ -10,7 +10,8 @@
 //   2. bridgeUpstream: one upstream connection for every page, republished through the gateway (its ACL,
 //      replay and Redis fan-out apply). GET /events?channels=logs:etl:ws1:wf1
 //
-// Environment: PORT (BFF, default 3000), UPSTREAM_PORT (fake L5-ETL, default 4001), TICK_MS (default 1000).
+// Environment: PORT (BFF, default 3000), UPSTREAM_PORT (fake L5-ETL, default 4001), TICK_MS (default 1000);
+// a port of 0 picks a free one (the BFF's is printed).
 
 const express = require('express');
 const { sseMiddleware, sseProxy, bridgeUpstream, SseError } = require('@datashop/sse-gateway');
@@ -62,79 +63,89 @@ function startFakeL5Etl(port) {
     Number(process.env.TICK_MS ?? 1000),
   );
   timer.unref();
-  const server = app.listen(port, '127.0.0.1');
-  return { server, url: `http://127.0.0.1:${port}`, timer };
+  return new Promise((resolve, reject) => {
+    const server = app.listen(port, '127.0.0.1', () =>
+      resolve({ server, url: `http://127.0.0.1:${server.address().port}`, timer }),
+    );
+    server.once('error', reject);
+  });
 }
 
-const upstream = startFakeL5Etl(Number(process.env.UPSTREAM_PORT ?? 4001));
-
-// ---------------------------------------------------------------------------------------------------
-// The BFF.
-// ---------------------------------------------------------------------------------------------------
-const app = express();
-
-// Stand-in for the BFF's own authentication: every request is Alice, member of ws1 only.
-app.use((req, _res, next) => {
-  req.user = { id: 'alice', workspaces: ['ws1'] };
-  next();
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
 });
 
-// 1. sseProxy: the page's query becomes the upstream's; the BFF checks access, then forwards.
-app.get(
-  '/api/dapadmin/l5-etl/sse/logs/stream',
-  (req, res, next) => {
-    const { workspace_id: ws } = req.query;
-    if (typeof ws === 'string' && !req.user.workspaces.includes(ws)) {
-      return res.status(403).json({ error: { code: 'ERR_SSE_FORBIDDEN', message: `No access to workspace ${ws}.` } });
-    }
+async function main() {
+  const upstream = await startFakeL5Etl(Number(process.env.UPSTREAM_PORT ?? 4001));
+
+  // ---------------------------------------------------------------------------------------------------
+  // The BFF.
+  // ---------------------------------------------------------------------------------------------------
+  const app = express();
+
+  // Stand-in for the BFF's own authentication: every request is Alice, member of ws1 only.
+  app.use((req, _res, next) => {
+    req.user = { id: 'alice', workspaces: ['ws1'] };
     next();
-  },
-  sseProxy({
-    target: (req) => {
-      const { workspace_id: ws, workflow_id: wf } = req.query;
-      if (typeof ws !== 'string' || typeof wf !== 'string' || !SEGMENT.test(ws) || !SEGMENT.test(wf)) {
-        // Thrown before the stream starts: answered as 400 JSON.
-        throw new SseError('ERR_SSE_BAD_REQUEST', 'workspace_id and workflow_id are required ([A-Za-z0-9_.-]).', 400);
+  });
+
+  // 1. sseProxy: the page's query becomes the upstream's; the BFF checks access, then forwards.
+  app.get(
+    '/api/dapadmin/l5-etl/sse/logs/stream',
+    (req, res, next) => {
+      const { workspace_id: ws } = req.query;
+      if (typeof ws === 'string' && !req.user.workspaces.includes(ws)) {
+        return res.status(403).json({ error: { code: 'ERR_SSE_FORBIDDEN', message: `No access to workspace ${ws}.` } });
       }
-      const url = new URL('/logs/stream', upstream.url);
-      url.searchParams.set('channels', `logs:etl:${ws}:${wf}`);
-      return url;
+      next();
     },
-    // Computed per request, so a token that rotates is picked up; the browser's Cookie is never sent.
-    headers: async () => ({ authorization: `Bearer ${SERVICE_TOKEN}` }),
-    heartbeatMs: 15_000,
-  }),
-);
+    sseProxy({
+      target: (req) => {
+        const { workspace_id: ws, workflow_id: wf } = req.query;
+        if (typeof ws !== 'string' || typeof wf !== 'string' || !SEGMENT.test(ws) || !SEGMENT.test(wf)) {
+          // Thrown before the stream starts: answered as 400 JSON.
+          throw new SseError('ERR_SSE_BAD_REQUEST', 'workspace_id and workflow_id are required ([A-Za-z0-9_.-]).', 400);
+        }
+        const url = new URL('/logs/stream', upstream.url);
+        url.searchParams.set('channels', `logs:etl:${ws}:${wf}`);
+        return url;
+      },
+      // Computed per request, so a token that rotates is picked up; the browser's Cookie is never sent.
+      headers: async () => ({ authorization: `Bearer ${SERVICE_TOKEN}` }),
+      heartbeatMs: 15_000,
+    }),
+  );
 
-// 2. bridgeUpstream: one upstream subscription for logs:etl:*, fanned out by the gateway, connected only
-//    while some page watches a logs:etl:… channel.
-const gateway = sseMiddleware({
-  channels: ['logs'],
-  authentication: true,
-  authorize: (user, channel) => {
-    const [, source, ws] = channel.split(':');
-    return source === 'etl' && user.workspaces.includes(ws);
-  },
-});
-app.use(gateway);
-const bridge = bridgeUpstream({
-  target: `${upstream.url}/logs/stream?channels=logs:etl:*`,
-  headers: { authorization: `Bearer ${SERVICE_TOKEN}` },
-  bus: gateway.bus,
-  channel: (event) => JSON.parse(event.data).channel,
-  data: (event) => ({ upstreamId: event.id, line: JSON.parse(event.data).line }),
-  channels: ['logs:etl:*'],
-  gateway,
-});
-bridge.start();
+  // 2. bridgeUpstream: one upstream subscription for logs:etl:*, fanned out by the gateway, connected only
+  //    while some page watches a logs:etl:… channel.
+  const gateway = sseMiddleware({
+    channels: ['logs'],
+    authentication: true,
+    authorize: (user, channel) => {
+      const [, source, ws] = channel.split(':');
+      return source === 'etl' && user.workspaces.includes(ws);
+    },
+  });
+  app.use(gateway);
+  const bridge = bridgeUpstream({
+    target: `${upstream.url}/logs/stream?channels=logs:etl:*`,
+    headers: { authorization: `Bearer ${SERVICE_TOKEN}` },
+    bus: gateway.bus,
+    channel: (event) => JSON.parse(event.data).channel,
+    data: (event) => ({ upstreamId: event.id, line: JSON.parse(event.data).line }),
+    channels: ['logs:etl:*'],
+    gateway,
+  });
+  bridge.start();
 
-app.get('/bridge/status', (_req, res) => res.json(bridge.status()));
+  app.get('/bridge/status', (_req, res) => res.json(bridge.status()));
 
-app.get('/', (req, res) => {
-  const ws = String(req.query.workspace_id ?? 'ws1');
-  const wf = String(req.query.workflow_id ?? 'wf1');
-  const qs = new URLSearchParams({ workspace_id: ws, workflow_id: wf });
-  res.type('html').send(`<!doctype html><meta charset="utf-8"><title>L5-ETL logs</title>
+  app.get('/', (req, res) => {
+    const ws = String(req.query.workspace_id ?? 'ws1');
+    const wf = String(req.query.workflow_id ?? 'wf1');
+    const qs = new URLSearchParams({ workspace_id: ws, workflow_id: wf });
+    res.type('html').send(`<!doctype html><meta charset="utf-8"><title>L5-ETL logs</title>
 <h1>L5-ETL logs ${ws}/${wf}</h1>
 <h2>via sseProxy</h2><pre id="proxy"></pre>
 <h2>via bridgeUpstream + gateway</h2><pre id="bridge"></pre>
@@ -146,23 +157,24 @@ app.get('/', (req, res) => {
   const bridged = new EventSource('/events?channels=logs:etl:${ws}:${wf}');
   bridged.addEventListener('logs', (e) => show('bridge', JSON.parse(e.data).data.line));
 </script>`);
-});
+  });
 
-const port = Number(process.env.PORT ?? 3000);
-const server = app.listen(port, '127.0.0.1', () => {
-  console.log(
-    `BFF on http://localhost:${server.address().port}/?workspace_id=ws1&workflow_id=wf1 (fake L5-ETL at ${upstream.url})`,
-  );
-});
+  const port = Number(process.env.PORT ?? 3000);
+  const server = app.listen(port, '127.0.0.1', () => {
+    console.log(
+      `BFF on http://localhost:${server.address().port}/?workspace_id=ws1&workflow_id=wf1 (fake L5-ETL at ${upstream.url})`,
+    );
+  });
 
-async function shutdown() {
-  await bridge.stop();
-  await gateway.close();
-  clearInterval(upstream.timer);
-  upstream.server.closeAllConnections();
-  upstream.server.close();
-  server.closeAllConnections();
-  server.close(() => process.exit(0));
+  async function shutdown() {
+    await bridge.stop();
+    await gateway.close();
+    clearInterval(upstream.timer);
+    upstream.server.closeAllConnections();
+    upstream.server.close();
+    server.closeAllConnections();
+    server.close(() => process.exit(0));
+  }
+  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
 }
-process.on('SIGINT', shutdown);
-process.on('SIGTERM', shutdown);

@@ -1,0 +1,54 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Browser, chromium } from 'playwright-core';
+
+/** Debian's Chromium; a test never downloads a browser of its own. */
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const root = join(__dirname, '../..');
+
+/** Headless Chromium with the flags this machine's closed network needs. */
+export async function launchChromium(): Promise<Browser> {
+  if (!existsSync(CHROMIUM))
+    throw new Error(`Chromium not found at ${CHROMIUM}: apt-get install chromium (npm test does it as root).`);
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+}
+
+/** A running example server and the base URL it printed. */
+export interface RunningExample {
+  readonly baseUrl: string;
+  readonly process: ChildProcess;
+}
+
+/**
+ * Start `examples/<name>/server.js` as the README says to, on free ports (`env` adds to the environment),
+ * and resolve once it printed its `http://localhost:<port>` address.
+ */
+export function startExample(name: string, env: Record<string, string>): Promise<RunningExample> {
+  const child = spawn(process.execPath, [join(root, 'examples', name, 'server.js')], {
+    cwd: root,
+    env: { ...process.env, PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const match = /http:\/\/localhost:(\d+)/.exec(out);
+      if (match) resolve({ baseUrl: `http://127.0.0.1:${match[1]}`, process: child });
+    });
+    child.on('exit', (code) => reject(new Error(`example ${name} exited with ${code}`)));
+  });
+}
