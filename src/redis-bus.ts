@@ -12,6 +12,13 @@
  * resubscribes and reads the missed range from the history stream, and a watchdog ping through
  * pub/sub catches links that died silently. One bus-wide channel would make gaps visible but costs
  * every instance every event (and its JSON parse), which is what per-channel routing avoids.
+ *
+ * Sharded mode (the default on a Cluster) uses SPUBLISH/SSUBSCRIBE instead, so a message stays inside the
+ * shard that owns the `{prefix}` slot rather than crossing the cluster bus to every node. There is no
+ * sharded PSUBSCRIBE, so the script also SPUBLISHes each event to `{prefix}:pt:<key>` for every pattern
+ * key of its channel (`logs` and `logs:ws1` for `logs:ws1:wf1`), and a `logs:*` watch SSUBSCRIBEs
+ * `{prefix}:pt:logs`. The subscriber is a plain connection to the slot's owner that follows it across
+ * failovers; duplicates (an exact and a pattern channel) are dropped by sequence like any other.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
@@ -40,8 +47,8 @@ const BARRIER_TIMEOUT_MS = 3000;
 const PREFIX = /^[A-Za-z0-9_.:-]{1,64}$/;
 
 /**
- * KEYS: epoch, seq, history. ARGV: fresh epoch, MAXLEN, pub/sub channel, header tail, payload JSON, TTL ms.
- * A missing sequence means Redis lost its data (a restart without persistence, eviction): the old ids
+ * KEYS: epoch, seq, history. ARGV: fresh epoch, MAXLEN, pub/sub channel, header tail, payload JSON, TTL ms,
+ * the publish command (`PUBLISH` or `SPUBLISH`), then any further channels to publish to. A missing sequence means Redis lost its data (a restart without persistence, eviction): the old ids
  * are meaningless, so a new epoch starts and clients holding old ids get `sse:reset`.
  */
 const PUBLISH_SCRIPT = `
@@ -56,7 +63,8 @@ local id = string.format('%d', seq)
 local message = '{"id":"' .. epoch .. '-' .. id .. '",' .. ARGV[4] .. '\\n' .. ARGV[5]
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], id .. '-0', 'm', message)
 redis.call('PEXPIRE', KEYS[3], ARGV[6])
-redis.call('PUBLISH', ARGV[3], message)
+redis.call(ARGV[7], ARGV[3], message)
+for i = 8, #ARGV do redis.call(ARGV[7], ARGV[i], message) end
 return {epoch, seq}
 `;
 
@@ -79,13 +87,13 @@ return {epoch, head, redis.call('XRANGE', KEYS[3], string.format('%d', after + 1
 `;
 
 /**
- * KEYS: epoch, seq. ARGV: control channel, token. The head is read and published atomically, so when
+ * KEYS: epoch, seq. ARGV: control channel, token, the publish command. The head is read and published atomically, so when
  * the ping arrives every earlier event of a subscribed channel has arrived before it.
  */
 const PING_SCRIPT = `
 local epoch = redis.call('GET', KEYS[1]) or ''
 local seq = redis.call('GET', KEYS[2]) or '0'
-redis.call('PUBLISH', ARGV[1], ARGV[2] .. '\\n' .. epoch .. '\\n' .. seq)
+redis.call(ARGV[3], ARGV[1], ARGV[2] .. '\\n' .. epoch .. '\\n' .. seq)
 return 1
 `;
 
@@ -116,6 +124,21 @@ interface SubscriberClient extends CommandClient {
   unsubscribe(...channels: string[]): Promise<unknown>;
   psubscribe(...patterns: string[]): Promise<unknown>;
   punsubscribe(...patterns: string[]): Promise<unknown>;
+  ssubscribe(...channels: string[]): Promise<unknown>;
+  sunsubscribe(...channels: string[]): Promise<unknown>;
+}
+
+/** Redis Cluster's hash slot of `key` (CRC16/XMODEM of its hash tag, or of the whole key, mod 16384). */
+export function keySlot(key: string): number {
+  const open = key.indexOf('{');
+  const close = open === -1 ? -1 : key.indexOf('}', open + 1);
+  const hashed = close > open + 1 ? key.slice(open + 1, close) : key;
+  let crc = 0;
+  for (const byte of Buffer.from(hashed)) {
+    crc ^= byte << 8;
+    for (let bit = 0; bit < 8; bit++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
+  return crc % 16384;
 }
 
 /** Decoded head of a wire message; the payload after the newline stays JSON text. */
@@ -227,7 +250,11 @@ class RedisBus implements Bus {
   private readonly logger: Logger;
   private readonly keys: [string, string, string];
   private readonly channelPrefix: string;
+  /** Sharded mode: the channel prefix of pattern keys (`{prefix}:pt:`). */
+  private readonly patternPrefix: string;
   private readonly controlChannel: string;
+  private readonly sharded: boolean;
+  private readonly publishCommand: 'PUBLISH' | 'SPUBLISH';
   private readonly commands: CommandClient;
   private readonly subscriber: SubscriberClient;
   private readonly ownsCommands: boolean;
@@ -270,17 +297,28 @@ class RedisBus implements Bus {
     const tag = `{${prefix}}`;
     this.keys = [`${tag}:epoch`, `${tag}:seq`, `${tag}:history`];
     this.channelPrefix = `${tag}:ch:`;
+    this.patternPrefix = `${tag}:pt:`;
     this.controlChannel = `${tag}:ctl:${this.id}`;
+    const sharded = options.sharded ?? (options.redis !== undefined && isCluster(options.redis));
+    if (typeof sharded !== 'boolean') {
+      throw new TypeError(`createRedisBus: sharded must be true or false (received ${String(sharded)}).`);
+    }
+    this.sharded = sharded;
+    this.publishCommand = sharded ? 'SPUBLISH' : 'PUBLISH';
 
     if (options.redis !== undefined) {
       const client = options.redis;
       this.commands = client as unknown as CommandClient;
       this.ownsCommands = false;
-      // Redis#duplicate takes options; Cluster#duplicate takes startup nodes first.
-      const duplicate = isCluster(client)
-        ? client.duplicate(undefined, { enableOfflineQueue: false, redisOptions: OWN_CONNECTION })
-        : client.duplicate(OWN_CONNECTION);
-      this.subscriber = duplicate as unknown as SubscriberClient;
+      if (isCluster(client) && sharded) {
+        this.subscriber = followSlotOwner(client, keySlot(tag), () => this.closed) as unknown as SubscriberClient;
+      } else {
+        // Redis#duplicate takes options; Cluster#duplicate takes startup nodes first.
+        const duplicate = isCluster(client)
+          ? client.duplicate(undefined, { enableOfflineQueue: false, redisOptions: OWN_CONNECTION })
+          : client.duplicate(OWN_CONNECTION);
+        this.subscriber = duplicate as unknown as SubscriberClient;
+      }
     } else if (typeof options.url === 'string') {
       const IoRedis = loadIoRedis().Redis;
       this.commands = new IoRedis(options.url, OWN_CONNECTION) as unknown as CommandClient;
@@ -296,6 +334,7 @@ class RedisBus implements Bus {
     this.subscriber.on('pmessage', (_pattern, channel, message) =>
       this.onMessage(channel as string, message as string),
     );
+    this.subscriber.on('smessage', (channel, message) => this.onMessage(channel as string, message as string));
     this.subscriber.on('ready', () => this.onSubscriberReady());
     this.subscriber.on('close', () => {
       this.buffer ??= [];
@@ -338,11 +377,20 @@ class RedisBus implements Bus {
           header.slice(1),
           json,
           this.historyTtlMs,
+          this.publishCommand,
+          ...(this.sharded ? patternKeysOf(channel).map((key) => this.patternPrefix + key) : []),
         ]),
         COMMAND_TIMEOUT_MS,
         'publish',
       );
     } catch (cause) {
+      if (this.sharded && cause instanceof Error && /unknown (redis )?command/i.test(cause.message)) {
+        throw new SseError(
+          'ERR_SSE_BUS_UNAVAILABLE',
+          `Redis bus cannot publish to ${channel}: sharded pub/sub (SPUBLISH) needs Redis 7 or later; pass \`sharded: false\` to createRedisBus. (${cause.message})`,
+          503,
+        );
+      }
       throw unavailable(`publish to ${channel}`, cause);
     }
     const [epoch, seq] = reply as [string, number];
@@ -387,6 +435,7 @@ class RedisBus implements Bus {
   }
 
   private redisTopic(pattern: boolean, key: string): string {
+    if (this.sharded) return (pattern ? this.patternPrefix : this.channelPrefix) + key;
     return pattern ? `${escapeGlob(this.channelPrefix + key)}:*` : this.channelPrefix + key;
   }
 
@@ -395,7 +444,8 @@ class RedisBus implements Bus {
     if (this.subscriber.status !== 'ready') return;
     const name = this.redisTopic(pattern, key);
     try {
-      if (pattern) await (on ? this.subscriber.psubscribe(name) : this.subscriber.punsubscribe(name));
+      if (this.sharded) await (on ? this.subscriber.ssubscribe(name) : this.subscriber.sunsubscribe(name));
+      else if (pattern) await (on ? this.subscriber.psubscribe(name) : this.subscriber.punsubscribe(name));
       else await (on ? this.subscriber.subscribe(name) : this.subscriber.unsubscribe(name));
     } catch {
       // The link dropped mid-command; the next `ready` resubscribes from the current interest.
@@ -479,7 +529,7 @@ class RedisBus implements Bus {
 
   private sendPing(token: string): Promise<unknown> {
     return withTimeout(
-      this.run(SCRIPTS.ping, this.keys.slice(0, 2), [this.controlChannel, token]),
+      this.run(SCRIPTS.ping, this.keys.slice(0, 2), [this.controlChannel, token, this.publishCommand]),
       COMMAND_TIMEOUT_MS,
       'ping',
     );
@@ -524,12 +574,19 @@ class RedisBus implements Bus {
     try {
       const exact = [...this.exact.keys()].map((key) => this.redisTopic(false, key));
       const patterns = [...this.patterns.keys()].map((key) => this.redisTopic(true, key));
-      await this.subscriber.subscribe(this.controlChannel, ...exact);
-      if (patterns.length > 0) await this.subscriber.psubscribe(...patterns);
+      if (this.sharded) await this.subscriber.ssubscribe(this.controlChannel, ...exact, ...patterns);
+      else {
+        await this.subscriber.subscribe(this.controlChannel, ...exact);
+        if (patterns.length > 0) await this.subscriber.psubscribe(...patterns);
+      }
     } catch (cause) {
       // Usually the link dropped again and its next `ready` starts over; otherwise force that.
       if (current()) {
-        this.logger.error('sse-gateway: Redis bus could not resubscribe; reconnecting the subscriber', cause);
+        const hint =
+          this.sharded && cause instanceof Error && /unknown (redis )?command/i.test(cause.message)
+            ? ' (sharded pub/sub needs Redis 7 or later: pass `sharded: false`)'
+            : '';
+        this.logger.error(`sse-gateway: Redis bus could not resubscribe; reconnecting the subscriber${hint}`, cause);
         if (this.subscriber.status === 'ready') this.subscriber.disconnect(true);
       }
       return;
@@ -685,6 +742,7 @@ class RedisBus implements Bus {
       lag: this.lag,
       reconnects: this.reconnects,
       watched: this.exact.size + this.patterns.size,
+      sharded: this.sharded,
       subscribing: this.subscribing.size,
       history: { size: this.historySize, ttlMs: this.historyTtlMs },
     };
@@ -704,6 +762,43 @@ class RedisBus implements Bus {
     const owned = this.ownsCommands ? [this.subscriber, this.commands] : [this.subscriber];
     await Promise.all(owned.map((client) => quit(client)));
   }
+}
+
+/**
+ * The sharded subscriber on a Cluster: a plain connection to the master that owns `slot`, which follows
+ * the slot across failovers and resharding. Whenever the link closes, the Cluster's slot map is refreshed
+ * and the next reconnect goes to whichever node owns the slot then (a link left on a node that lost the
+ * slot stops receiving, and the watchdog closes it).
+ */
+function followSlotOwner(cluster: Cluster, slot: number, closed: () => boolean): Redis {
+  const IoRedis = loadIoRedis().Redis;
+  const subscriber = new IoRedis({ ...cluster.options.redisOptions, ...OWN_CONNECTION, lazyConnect: true });
+  const retarget = (): boolean => {
+    const owner = cluster.slots[slot]?.[0];
+    if (owner === undefined) return false;
+    const colon = owner.lastIndexOf(':');
+    subscriber.options.host = owner.slice(0, colon);
+    subscriber.options.port = Number(owner.slice(colon + 1));
+    return true;
+  };
+  const start = (): void => {
+    if (closed()) return;
+    if (!retarget()) {
+      setTimeout(start, 200).unref();
+      return;
+    }
+    subscriber.connect().catch(() => {
+      // The retry strategy takes over, and each reconnect is retargeted on `close`.
+    });
+  };
+  subscriber.on('close', () => {
+    if (closed()) return;
+    retarget();
+    cluster.refreshSlotsCache(() => retarget());
+  });
+  if (cluster.status === 'ready') start();
+  else cluster.once('ready', start);
+  return subscriber;
 }
 
 /** QUIT when connected (clean server side), otherwise just stop reconnecting. */
@@ -730,7 +825,8 @@ async function quit(client: CommandClient): Promise<void> {
  * watchdog ping every 5 s.
  *
  * @param options - `url` (the bus opens and closes its own connections) or `redis` (an ioredis client
- * or Cluster that the bus duplicates for its subscriber and leaves open on `close()`).
+ * or Cluster that the bus duplicates for its subscriber and leaves open on `close()`). On a Cluster the
+ * fan-out uses sharded pub/sub unless `sharded: false`.
  * @returns a {@link Bus}; pass it to `sseMiddleware({ bus })` on every instance.
  * @example
  * const bus = createRedisBus({ url: process.env.REDIS_URL, history: { size: 50_000 } });

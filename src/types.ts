@@ -136,6 +136,12 @@ export interface RedisBusOptions {
   logger?: Logger;
   /** Interval of the pub/sub watchdog ping in ms. Defaults to `5000`. */
   watchdogMs?: number;
+  /**
+   * Fan out with sharded pub/sub (SPUBLISH/SSUBSCRIBE, Redis 7+): each message stays inside the shard that
+   * owns the `{prefix}` slot instead of crossing the cluster bus to every node. Defaults to `true` when
+   * `redis` is a Cluster and `false` otherwise; set `false` for a Cluster of Redis 6.
+   */
+  sharded?: boolean;
 }
 
 /** Where the library reports odd-but-valid options and runtime errors. */

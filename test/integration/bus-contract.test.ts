@@ -250,4 +250,17 @@ describe('with a real redis-server', () => {
       },
     };
   });
+
+  // SPUBLISH/SSUBSCRIBE, the default on a Cluster, on a standalone Redis 7.
+  busContract('redis, sharded pub/sub', () => {
+    const prefix = `contract${++test}`;
+    return {
+      routesByInterest: true,
+      async create(history) {
+        const bus = createRedisBus({ url: server.url, prefix, sharded: true, ...(history ? { history } : {}) });
+        await settled(bus);
+        return bus;
+      },
+    };
+  });
 });

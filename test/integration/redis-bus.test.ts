@@ -23,11 +23,14 @@ afterEach(async () => {
   buses = [];
 });
 
+/** Classic or sharded pub/sub: every test below runs in both modes. */
+let sharded = false;
+
 /** Buses of one test share a prefix, as instances of one deployment do. */
 function instances(count: number, options: { history?: { size: number }; watchdogMs?: number } = {}): Bus[] {
   const prefix = `it${++prefixes}`;
   const made = Array.from({ length: count }, () =>
-    createRedisBus({ url: server.url, prefix, logger: quiet(), ...options }),
+    createRedisBus({ url: server.url, prefix, logger: quiet(), sharded, ...options }),
   );
   buses.push(...made);
   return made;
@@ -37,267 +40,321 @@ function expectExactlyOnceInOrder(received: readonly SseEvent[], published: read
   expect(received.map((e) => e.id)).toEqual(published.map((e) => e.id));
 }
 
-test('cross-instance: published on A, received on B, in order per channel, with the same ids', async () => {
-  const [a, b] = instances(2) as [Bus, Bus];
-  b.watch('orders:*');
-  await Promise.all([settled(a), settled(b)]);
-  const onB = collect(b);
-  const published: SseEvent[] = [];
-  for (let i = 0; i < 50; i++)
-    published.push(await a.publish(`orders:o${i % 4}`, { i }, i === 7 ? { users: ['u7'] } : undefined));
-  const received = await onB.count(50);
-  expectExactlyOnceInOrder(received, published);
-  expect(received[7]).toEqual(published[7]);
-  for (const channel of ['orders:o0', 'orders:o1', 'orders:o2', 'orders:o3']) {
-    const seqs = received.filter((e) => e.channel === channel).map((e) => (e.data as { i: number }).i);
-    expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
-  }
-  expect(b.status()).toMatchObject({ kind: 'redis', connected: true, head: published[49]?.id, watched: 1 });
-});
-
-test('concurrent publishers on two instances share one sequence', async () => {
-  const [a, b, c] = instances(3) as [Bus, Bus, Bus];
-  c.watch('mix:*');
-  await Promise.all([settled(a), settled(b), settled(c)]);
-  const onC = collect(c);
-  const published = await Promise.all(
-    Array.from({ length: 100 }, (_, i) => (i % 2 ? a : b).publish(`mix:${i % 2 ? 'a' : 'b'}`, i)),
-  );
-  const received = await onC.count(100);
-  const seqs = received.map((e) => Number(e.id.split('-')[1]));
-  expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
-  expect(new Set(received.map((e) => e.id))).toEqual(new Set(published.map((e) => e.id)));
-});
-
-test('the subscriber link killed (CLIENT KILL TYPE pubsub): recovery from history with no loss', async () => {
-  const [a, b] = instances(2) as [Bus, Bus];
-  b.watch('k:*');
-  await Promise.all([settled(a), settled(b)]);
-  const onB = collect(b);
-  const published: SseEvent[] = [];
-  for (let i = 0; i < 20; i++) published.push(await a.publish('k:a', i));
-  await onB.count(20);
-  expect(Number(await server.cli('CLIENT', 'KILL', 'TYPE', 'pubsub'))).toBeGreaterThanOrEqual(1);
-  // Published while B's subscriber is down or still reconnecting: only the history has these.
-  for (let i = 20; i < 80; i++) published.push(await a.publish(i % 3 ? 'k:a' : 'k:b', i));
-  const received = await onB.count(80, 10_000);
-  expectExactlyOnceInOrder(received, published);
-  await until(() => b.status().reconnects === 1 && b.status().connected, 5000, 'B to report its reconnect');
-  // Live delivery continues after the recovery, without duplicates.
-  const after = await a.publish('k:a', 'after');
-  await onB.find((e) => e.id === after.id);
-  expect(onB.events).toHaveLength(81);
-});
-
-test('a topic watched while the subscriber is down is subscribed on reconnect', async () => {
-  const [a, b] = instances(2) as [Bus, Bus];
-  await Promise.all([settled(a), settled(b)]);
-  await server.cli('CLIENT', 'KILL', 'TYPE', 'pubsub');
-  b.watch('late:x');
-  await until(() => b.status().reconnects === 1, 5000, 'the reconnect');
-  await settled(b);
-  const onB = collect(b);
-  const event = await a.publish('late:x', 'hello');
-  await expect(onB.find((e) => e.id === event.id)).resolves.toMatchObject({ data: 'hello' });
-});
-
-test('history trimmed past an id: replay answers expired', async () => {
-  const [a, b] = instances(2) as [Bus, Bus];
-  await Promise.all([settled(a), settled(b)]);
-  const published: SseEvent[] = [];
-  for (let i = 0; i < 6; i++) published.push(await a.publish('h:a', i));
-  const from = published[1]?.id as string;
-  const match = { match: () => true, maxCount: 100, maxAgeMs: 60_000 };
-  await expect(b.replay(from, match)).resolves.toMatchObject({
-    ok: true,
-    events: [{ data: 2 }, { data: 3 }, { data: 4 }, { data: 5 }],
+describe.each([
+  ['classic pub/sub', false],
+  ['sharded pub/sub (SPUBLISH/SSUBSCRIBE)', true],
+])('%s', (_mode, shardedMode) => {
+  beforeAll(() => {
+    sharded = shardedMode;
   });
-  const key = `{it${prefixes}}:history`;
-  await server.cli('XTRIM', key, 'MAXLEN', '2');
-  await expect(b.replay(from, match)).resolves.toEqual({ ok: false, reason: 'expired' });
-  await expect(b.replay(published[3]?.id as string, match)).resolves.toMatchObject({
-    ok: true,
-    events: [{ data: 4 }, { data: 5 }],
-  });
-});
 
-test('replay from any instance waits for its own live stream, so events up to head are never delivered after it', async () => {
-  const [a, b] = instances(2) as [Bus, Bus];
-  await Promise.all([settled(a), settled(b)]);
-  const first = await a.publish('bar:x', 0);
-  b.watch('bar:x');
-  // Publishes that race the SUBSCRIBE may only be in the replay; once it is answered they go live too.
-  await b.watched?.();
-  const onB = collect(b);
-  const later = await Promise.all([a.publish('bar:x', 1), a.publish('bar:x', 2)]);
-  const result = await b.replay(first.id, { match: () => true, maxCount: 100, maxAgeMs: 60_000 });
-  expect(result).toMatchObject({ ok: true, head: later[1]?.id });
-  // Everything up to the head has already reached the listener when the replay resolves.
-  expect(onB.events.map((e) => e.id)).toEqual(later.map((e) => e.id));
-});
-
-test('publishes racing a SUBSCRIBE are each in the replay or delivered live before it resolves', async () => {
-  const [a, b] = instances(2) as [Bus, Bus];
-  await Promise.all([settled(a), settled(b)]);
-  const first = await a.publish('race:x', 0);
-  b.watch('race:x');
-  const onB = collect(b);
-  const later = await Promise.all([1, 2, 3, 4].map((i) => a.publish('race:x', i)));
-  const result = await b.replay(first.id, { match: () => true, maxCount: 100, maxAgeMs: 60_000 });
-  if (!result.ok) throw new Error(`replay failed: ${result.reason}`);
-  const seen = new Set([...result.events.map((e) => e.id), ...onB.events.map((e) => e.id)]);
-  expect(later.filter((e) => !seen.has(e.id))).toEqual([]);
-  expect(result.head).toBe(later.at(-1)?.id);
-});
-
-test('publish while Redis is down rejects with ERR_SSE_BUS_UNAVAILABLE within a couple of seconds', async () => {
-  const own = await startRedisServer();
-  try {
-    const logger = quiet();
-    const bus = createRedisBus({ url: own.url, logger });
-    buses.push(bus);
-    await settled(bus);
-    await own.stop();
-    const started = Date.now();
-    await expect(bus.publish('down:a', 1)).rejects.toMatchObject({ code: 'ERR_SSE_BUS_UNAVAILABLE', status: 503 });
-    expect(Date.now() - started).toBeLessThan(2500);
-    expect(bus.status().connected).toBe(false);
-    await expect(
-      bus.replay(`${'a'.repeat(8)}-1`, { match: () => true, maxCount: 10, maxAgeMs: 1000 }),
-    ).resolves.toEqual({
-      ok: false,
-      reason: 'unavailable',
-    });
-    await until(() => logger.error.mock.calls.length > 0, 5000, 'the outage to be logged');
-    // One log line per connection and outage, not one per retry.
-    expect(logger.error.mock.calls.length).toBeLessThanOrEqual(2);
-  } finally {
-    await own.stop();
-  }
-});
-
-test('an existing client: the bus duplicates it for pub/sub and leaves it open on close', async () => {
-  const { Redis } = await import('ioredis');
-  const client = new Redis(server.url);
-  try {
-    const prefix = `own${++prefixes}`;
-    const a = createRedisBus({ redis: client, prefix, logger: quiet() });
-    const b = createRedisBus({ url: server.url, prefix, logger: quiet() });
-    buses.push(a, b);
-    a.watch('ex:*');
+  test('fans out through its own kind of pub/sub only, patterns included', async () => {
+    const [a, b] = instances(2) as [Bus, Bus];
+    b.watch('mode:x');
+    b.watch('mode:p:*');
     await Promise.all([settled(a), settled(b)]);
-    const onA = collect(a);
-    const event = await b.publish('ex:1', 'from b');
-    await expect(onA.find((e) => e.id === event.id)).resolves.toMatchObject({ data: 'from b' });
-    await a.close();
-    expect(client.status).toBe('ready');
-    expect(await client.ping()).toBe('PONG');
-  } finally {
-    client.disconnect();
-  }
-});
-
-test('the watchdog round trip is reported as lag, and idle instances advance their head', async () => {
-  const [a, b] = instances(2, { watchdogMs: 50 }) as [Bus, Bus];
-  await Promise.all([settled(a), settled(b)]);
-  const event = await a.publish('idle:x', 1); // nobody watches it
-  await until(() => b.status().head === event.id && typeof b.status().lag === 'number', 5000, 'a watchdog round trip');
-});
-
-/**
- * A TCP proxy in front of Redis that can silently stop forwarding the subscriber connection (the one
- * that sent SUBSCRIBE) while keeping both sockets open, as a NAT or load balancer dropping state does.
- */
-async function blackholeProxy(port: number): Promise<{ url: string; blackhole(): void; close(): Promise<void> }> {
-  const pairs = new Set<{ client: Socket; upstream: Socket; subscriber: boolean; dead: boolean }>();
-  const proxy: Server = createServer((client) => {
-    const upstream = connect(port, '127.0.0.1');
-    const pair = { client, upstream, subscriber: false, dead: false };
-    pairs.add(pair);
-    client.on('data', (chunk) => {
-      if (/subscribe/i.test(chunk.toString())) pair.subscriber = true;
-      if (!pair.dead) upstream.write(chunk);
-    });
-    upstream.on('data', (chunk) => {
-      if (!pair.dead) client.write(chunk);
-    });
-    const end = () => {
-      pairs.delete(pair);
-      client.destroy();
-      upstream.destroy();
-    };
-    for (const socket of [client, upstream]) {
-      socket.on('close', end);
-      socket.on('error', end);
+    const tag = `{it${prefixes}}`;
+    const shardChannels = (await server.cli('PUBSUB', 'SHARDCHANNELS', `${tag}:*`)).split('\n').filter(Boolean);
+    const channels = (await server.cli('PUBSUB', 'CHANNELS', `${tag}:*`)).split('\n').filter(Boolean);
+    const patterns = Number(await server.cli('PUBSUB', 'NUMPAT'));
+    if (sharded) {
+      expect(shardChannels).toEqual(expect.arrayContaining([`${tag}:ch:mode:x`, `${tag}:pt:mode:p`]));
+      expect(channels).toEqual([]);
+      expect(patterns).toBe(0);
+    } else {
+      expect(channels).toContain(`${tag}:ch:mode:x`);
+      expect(shardChannels).toEqual([]);
+      expect(patterns).toBeGreaterThan(0);
     }
+    const onB = collect(b);
+    const published = [await a.publish('mode:x', 1), await a.publish('mode:p:q', 2), await a.publish('mode:p:q:r', 3)];
+    await a.publish('mode:other', 4);
+    const last = await a.publish('mode:x', 5);
+    expectExactlyOnceInOrder(await onB.count(4), [...published, last]);
   });
-  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-  const address = proxy.address();
-  return {
-    url: `redis://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`,
-    blackhole() {
-      for (const pair of pairs) if (pair.subscriber) pair.dead = true;
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const pair of pairs) {
-          pair.client.destroy();
-          pair.upstream.destroy();
-        }
-        proxy.close(() => resolve());
-      }),
-  };
-}
 
-test('the watchdog detects a silently dead subscriber link, reconnects it and fetches what was missed', async () => {
-  const proxy = await blackholeProxy(server.port);
-  try {
-    const prefix = `wd${++prefixes}`;
-    const logger = quiet();
-    const a = createRedisBus({ url: server.url, prefix, logger: quiet() });
-    const b = createRedisBus({ url: proxy.url, prefix, logger, watchdogMs: 100 });
-    buses.push(a, b);
-    b.watch('wd:x');
+  test('cross-instance: published on A, received on B, in order per channel, with the same ids', async () => {
+    const [a, b] = instances(2) as [Bus, Bus];
+    b.watch('orders:*');
     await Promise.all([settled(a), settled(b)]);
     const onB = collect(b);
-    const before = await a.publish('wd:x', 'before');
-    await onB.find((e) => e.id === before.id);
-    proxy.blackhole();
-    const lost = [];
-    for (let i = 0; i < 5; i++) lost.push(await a.publish('wd:x', i));
-    const received = await onB.count(6, 5000);
-    expect(received.map((e) => e.id)).toEqual([before, ...lost].map((e) => e.id));
-    expect(logger.warn).toHaveBeenCalledWith(expect.stringContaining('watchdog'));
-    await until(() => b.status().reconnects === 1 && b.status().connected, 5000, 'the reconnect');
-  } finally {
-    await proxy.close();
+    const published: SseEvent[] = [];
+    for (let i = 0; i < 50; i++)
+      published.push(await a.publish(`orders:o${i % 4}`, { i }, i === 7 ? { users: ['u7'] } : undefined));
+    const received = await onB.count(50);
+    expectExactlyOnceInOrder(received, published);
+    expect(received[7]).toEqual(published[7]);
+    for (const channel of ['orders:o0', 'orders:o1', 'orders:o2', 'orders:o3']) {
+      const seqs = received.filter((e) => e.channel === channel).map((e) => (e.data as { i: number }).i);
+      expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
+    }
+    expect(b.status()).toMatchObject({ kind: 'redis', connected: true, head: published[49]?.id, watched: 1 });
+  });
+
+  test('concurrent publishers on two instances share one sequence', async () => {
+    const [a, b, c] = instances(3) as [Bus, Bus, Bus];
+    c.watch('mix:*');
+    await Promise.all([settled(a), settled(b), settled(c)]);
+    const onC = collect(c);
+    const published = await Promise.all(
+      Array.from({ length: 100 }, (_, i) => (i % 2 ? a : b).publish(`mix:${i % 2 ? 'a' : 'b'}`, i)),
+    );
+    const received = await onC.count(100);
+    const seqs = received.map((e) => Number(e.id.split('-')[1]));
+    expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
+    expect(new Set(received.map((e) => e.id))).toEqual(new Set(published.map((e) => e.id)));
+  });
+
+  test('the subscriber link killed (CLIENT KILL TYPE pubsub): recovery from history with no loss', async () => {
+    const [a, b] = instances(2) as [Bus, Bus];
+    b.watch('k:*');
+    await Promise.all([settled(a), settled(b)]);
+    const onB = collect(b);
+    const published: SseEvent[] = [];
+    for (let i = 0; i < 20; i++) published.push(await a.publish('k:a', i));
+    await onB.count(20);
+    expect(Number(await server.cli('CLIENT', 'KILL', 'TYPE', 'pubsub'))).toBeGreaterThanOrEqual(1);
+    // Published while B's subscriber is down or still reconnecting: only the history has these.
+    for (let i = 20; i < 80; i++) published.push(await a.publish(i % 3 ? 'k:a' : 'k:b', i));
+    const received = await onB.count(80, 10_000);
+    expectExactlyOnceInOrder(received, published);
+    await until(() => b.status().reconnects === 1 && b.status().connected, 5000, 'B to report its reconnect');
+    // Live delivery continues after the recovery, without duplicates.
+    const after = await a.publish('k:a', 'after');
+    await onB.find((e) => e.id === after.id);
+    expect(onB.events).toHaveLength(81);
+  });
+
+  test('a topic watched while the subscriber is down is subscribed on reconnect', async () => {
+    const [a, b] = instances(2) as [Bus, Bus];
+    await Promise.all([settled(a), settled(b)]);
+    await server.cli('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    b.watch('late:x');
+    await until(() => b.status().reconnects === 1, 5000, 'the reconnect');
+    await settled(b);
+    const onB = collect(b);
+    const event = await a.publish('late:x', 'hello');
+    await expect(onB.find((e) => e.id === event.id)).resolves.toMatchObject({ data: 'hello' });
+  });
+
+  test('history trimmed past an id: replay answers expired', async () => {
+    const [a, b] = instances(2) as [Bus, Bus];
+    await Promise.all([settled(a), settled(b)]);
+    const published: SseEvent[] = [];
+    for (let i = 0; i < 6; i++) published.push(await a.publish('h:a', i));
+    const from = published[1]?.id as string;
+    const match = { match: () => true, maxCount: 100, maxAgeMs: 60_000 };
+    await expect(b.replay(from, match)).resolves.toMatchObject({
+      ok: true,
+      events: [{ data: 2 }, { data: 3 }, { data: 4 }, { data: 5 }],
+    });
+    const key = `{it${prefixes}}:history`;
+    await server.cli('XTRIM', key, 'MAXLEN', '2');
+    await expect(b.replay(from, match)).resolves.toEqual({ ok: false, reason: 'expired' });
+    await expect(b.replay(published[3]?.id as string, match)).resolves.toMatchObject({
+      ok: true,
+      events: [{ data: 4 }, { data: 5 }],
+    });
+  });
+
+  test('replay from any instance waits for its own live stream, so events up to head are never delivered after it', async () => {
+    const [a, b] = instances(2) as [Bus, Bus];
+    await Promise.all([settled(a), settled(b)]);
+    const first = await a.publish('bar:x', 0);
+    b.watch('bar:x');
+    // Publishes that race the SUBSCRIBE may only be in the replay; once it is answered they go live too.
+    await b.watched?.();
+    const onB = collect(b);
+    const later = await Promise.all([a.publish('bar:x', 1), a.publish('bar:x', 2)]);
+    const result = await b.replay(first.id, { match: () => true, maxCount: 100, maxAgeMs: 60_000 });
+    expect(result).toMatchObject({ ok: true, head: later[1]?.id });
+    // Everything up to the head has already reached the listener when the replay resolves.
+    expect(onB.events.map((e) => e.id)).toEqual(later.map((e) => e.id));
+  });
+
+  test('publishes racing a SUBSCRIBE are each in the replay or delivered live before it resolves', async () => {
+    const [a, b] = instances(2) as [Bus, Bus];
+    await Promise.all([settled(a), settled(b)]);
+    const first = await a.publish('race:x', 0);
+    b.watch('race:x');
+    const onB = collect(b);
+    const later = await Promise.all([1, 2, 3, 4].map((i) => a.publish('race:x', i)));
+    const result = await b.replay(first.id, { match: () => true, maxCount: 100, maxAgeMs: 60_000 });
+    if (!result.ok) throw new Error(`replay failed: ${result.reason}`);
+    const seen = new Set([...result.events.map((e) => e.id), ...onB.events.map((e) => e.id)]);
+    expect(later.filter((e) => !seen.has(e.id))).toEqual([]);
+    expect(result.head).toBe(later.at(-1)?.id);
+  });
+
+  test('publish while Redis is down rejects with ERR_SSE_BUS_UNAVAILABLE within a couple of seconds', async () => {
+    const own = await startRedisServer();
+    try {
+      const logger = quiet();
+      const bus = createRedisBus({ url: own.url, logger });
+      buses.push(bus);
+      await settled(bus);
+      await own.stop();
+      const started = Date.now();
+      await expect(bus.publish('down:a', 1)).rejects.toMatchObject({ code: 'ERR_SSE_BUS_UNAVAILABLE', status: 503 });
+      expect(Date.now() - started).toBeLessThan(2500);
+      expect(bus.status().connected).toBe(false);
+      await expect(
+        bus.replay(`${'a'.repeat(8)}-1`, { match: () => true, maxCount: 10, maxAgeMs: 1000 }),
+      ).resolves.toEqual({
+        ok: false,
+        reason: 'unavailable',
+      });
+      await until(() => logger.error.mock.calls.length > 0, 5000, 'the outage to be logged');
+      // One log line per connection and outage, not one per retry.
+      expect(logger.error.mock.calls.length).toBeLessThanOrEqual(2);
+    } finally {
+      await own.stop();
+    }
+  });
+
+  test('an existing client: the bus duplicates it for pub/sub and leaves it open on close', async () => {
+    const { Redis } = await import('ioredis');
+    const client = new Redis(server.url);
+    try {
+      const prefix = `own${++prefixes}`;
+      const a = createRedisBus({ redis: client, prefix, logger: quiet() });
+      const b = createRedisBus({ url: server.url, prefix, logger: quiet() });
+      buses.push(a, b);
+      a.watch('ex:*');
+      await Promise.all([settled(a), settled(b)]);
+      const onA = collect(a);
+      const event = await b.publish('ex:1', 'from b');
+      await expect(onA.find((e) => e.id === event.id)).resolves.toMatchObject({ data: 'from b' });
+      await a.close();
+      expect(client.status).toBe('ready');
+      expect(await client.ping()).toBe('PONG');
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  test('the watchdog round trip is reported as lag, and idle instances advance their head', async () => {
+    const [a, b] = instances(2, { watchdogMs: 50 }) as [Bus, Bus];
+    await Promise.all([settled(a), settled(b)]);
+    const event = await a.publish('idle:x', 1); // nobody watches it
+    await until(
+      () => b.status().head === event.id && typeof b.status().lag === 'number',
+      5000,
+      'a watchdog round trip',
+    );
+  });
+
+  /**
+   * A TCP proxy in front of Redis that can silently stop forwarding the subscriber connection (the one
+   * that sent SUBSCRIBE) while keeping both sockets open, as a NAT or load balancer dropping state does.
+   */
+  async function blackholeProxy(port: number): Promise<{ url: string; blackhole(): void; close(): Promise<void> }> {
+    const pairs = new Set<{ client: Socket; upstream: Socket; subscriber: boolean; dead: boolean }>();
+    const proxy: Server = createServer((client) => {
+      const upstream = connect(port, '127.0.0.1');
+      const pair = { client, upstream, subscriber: false, dead: false };
+      pairs.add(pair);
+      client.on('data', (chunk) => {
+        if (/subscribe/i.test(chunk.toString())) pair.subscriber = true;
+        if (!pair.dead) upstream.write(chunk);
+      });
+      upstream.on('data', (chunk) => {
+        if (!pair.dead) client.write(chunk);
+      });
+      const end = () => {
+        pairs.delete(pair);
+        client.destroy();
+        upstream.destroy();
+      };
+      for (const socket of [client, upstream]) {
+        socket.on('close', end);
+        socket.on('error', end);
+      }
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const address = proxy.address();
+    return {
+      url: `redis://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`,
+      blackhole() {
+        for (const pair of pairs) if (pair.subscriber) pair.dead = true;
+      },
+      close: () =>
+        new Promise<void>((resolve) => {
+          for (const pair of pairs) {
+            pair.client.destroy();
+            pair.upstream.destroy();
+          }
+          proxy.close(() => resolve());
+        }),
+    };
   }
+
+  test('the watchdog detects a silently dead subscriber link, reconnects it and fetches what was missed', async () => {
+    const proxy = await blackholeProxy(server.port);
+    try {
+      const prefix = `wd${++prefixes}`;
+      const logger = quiet();
+      const a = createRedisBus({ url: server.url, prefix, logger: quiet() });
+      const b = createRedisBus({ url: proxy.url, prefix, logger, watchdogMs: 100 });
+      buses.push(a, b);
+      b.watch('wd:x');
+      await Promise.all([settled(a), settled(b)]);
+      const onB = collect(b);
+      const before = await a.publish('wd:x', 'before');
+      await onB.find((e) => e.id === before.id);
+      proxy.blackhole();
+      const lost = [];
+      for (let i = 0; i < 5; i++) lost.push(await a.publish('wd:x', i));
+      const received = await onB.count(6, 5000);
+      expect(received.map((e) => e.id)).toEqual([before, ...lost].map((e) => e.id));
+      expect(logger.warn).toHaveBeenCalledWith(expect.stringContaining('watchdog'));
+      await until(() => b.status().reconnects === 1 && b.status().connected, 5000, 'the reconnect');
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  test('close() quits every connection and timer it opened', async () => {
+    const handles = () =>
+      process.getActiveResourcesInfo().filter((kind) => kind === 'TCPSocketWrap' || kind === 'Timeout').length;
+    const clients = async () => (await server.cli('CLIENT', 'LIST')).split('\n').length;
+    const [peer] = instances(1);
+    await settled(peer as Bus); // earlier tests' connections are gone from the server's view by now
+    const before = { handles: handles(), clients: await clients() };
+    const [bus] = instances(1, { watchdogMs: 100 }) as [Bus];
+    bus.watch('x:y');
+    await settled(bus);
+    expect(await clients()).toBe(before.clients + 2);
+    await bus.close();
+    await until(
+      () => handles() <= before.handles,
+      2000,
+      `handles to drop back to ${before.handles}: ${process.getActiveResourcesInfo().join(',')}`,
+    );
+    expect(await clients()).toBe(before.clients);
+    await expect(bus.publish('x:y', 1)).rejects.toMatchObject({ code: 'ERR_SSE_BUS_CLOSED' });
+  });
+
+  test('options are checked up front', () => {
+    expect(() => createRedisBus({})).toThrow(/url/);
+    expect(() => createRedisBus({ url: server.url, prefix: 'a{b}' })).toThrow(TypeError);
+    expect(() => createRedisBus({ url: server.url, history: { size: 0 } })).toThrow(/history.size/);
+    expect(() => createRedisBus({ url: server.url, watchdogMs: -1 })).toThrow(/watchdogMs/);
+  });
 });
 
-test('close() quits every connection and timer it opened', async () => {
-  const handles = () =>
-    process.getActiveResourcesInfo().filter((kind) => kind === 'TCPSocketWrap' || kind === 'Timeout').length;
-  const clients = async () => (await server.cli('CLIENT', 'LIST')).split('\n').length;
-  const [peer] = instances(1);
-  await settled(peer as Bus); // earlier tests' connections are gone from the server's view by now
-  const before = { handles: handles(), clients: await clients() };
-  const [bus] = instances(1, { watchdogMs: 100 }) as [Bus];
-  bus.watch('x:y');
-  await settled(bus);
-  expect(await clients()).toBe(before.clients + 2);
-  await bus.close();
-  await until(
-    () => handles() <= before.handles,
-    2000,
-    `handles to drop back to ${before.handles}: ${process.getActiveResourcesInfo().join(',')}`,
-  );
-  expect(await clients()).toBe(before.clients);
-  await expect(bus.publish('x:y', 1)).rejects.toMatchObject({ code: 'ERR_SSE_BUS_CLOSED' });
-});
-
-test('options are checked up front', () => {
-  expect(() => createRedisBus({})).toThrow(/url/);
-  expect(() => createRedisBus({ url: server.url, prefix: 'a{b}' })).toThrow(TypeError);
-  expect(() => createRedisBus({ url: server.url, history: { size: 0 } })).toThrow(/history.size/);
-  expect(() => createRedisBus({ url: server.url, watchdogMs: -1 })).toThrow(/watchdogMs/);
+test('sharded mode on a Redis without sharded pub/sub: publish says what to change', async () => {
+  const old = await startRedisServer(['--rename-command', 'SPUBLISH', '', '--rename-command', 'SSUBSCRIBE', '']);
+  const logger = quiet();
+  const bus = createRedisBus({ url: old.url, prefix: 'nosharding', sharded: true, logger });
+  try {
+    await until(() => logger.error.mock.calls.some(([message]) => /sharded: false/.test(String(message))));
+    await expect(bus.publish('logs:a', 1)).rejects.toMatchObject({
+      code: 'ERR_SSE_BUS_UNAVAILABLE',
+      message: expect.stringMatching(/Redis 7 or later; pass `sharded: false`/),
+    });
+  } finally {
+    await bus.close();
+    await old.stop();
+  }
 });

@@ -1,13 +1,14 @@
 /**
  * The Redis bus on a local Redis Cluster of three masters (cluster-enabled redis-server processes),
- * given an ioredis Cluster client: the hash-tagged scripts run in one slot, and classic pub/sub (which
- * the cluster bus broadcasts to every node) reaches the subscriber wherever ioredis connected it.
+ * given an ioredis Cluster client: the hash-tagged scripts run in one slot; sharded pub/sub (the default)
+ * keeps messages on that slot's owner, classic pub/sub (which the cluster bus broadcasts to every node)
+ * reaches the subscriber wherever ioredis connected it.
  */
 import { execFile } from 'node:child_process';
 import type { Cluster } from 'ioredis';
-import { createRedisBus } from '../../src/redis-bus';
+import { createRedisBus, keySlot } from '../../src/redis-bus';
 import type { Bus, SseEvent } from '../../src/types';
-import { collect, settled } from '../helpers/bus';
+import { collect, settled, until } from '../helpers/bus';
 import { type RedisServer, startRedisServer } from '../helpers/redis-server';
 
 const nodes: RedisServer[] = [];
@@ -44,20 +45,98 @@ afterAll(async () => {
   await Promise.all(nodes.map((node) => node.stop()));
 });
 
-test('two buses on one ioredis Cluster: shared sequence, cross-instance delivery, replay', async () => {
-  const a = createRedisBus({ redis: cluster, prefix: 'cl' });
-  const b = createRedisBus({ redis: cluster, prefix: 'cl' });
+test.each([
+  ['sharded pub/sub (the default on a Cluster)', undefined],
+  ['classic pub/sub', false],
+])(
+  'two buses on one ioredis Cluster, %s: shared sequence, cross-instance delivery, replay',
+  async (_mode, sharded) => {
+    const prefix = sharded === false ? 'cl-classic' : 'cl';
+    const a = createRedisBus({ redis: cluster, prefix, ...(sharded === false ? { sharded } : {}) });
+    const b = createRedisBus({ redis: cluster, prefix, ...(sharded === false ? { sharded } : {}) });
+    buses.push(a, b);
+    expect(b.status().sharded).toBe(sharded !== false);
+    b.watch('logs:*');
+    await Promise.all([settled(a, 10_000), settled(b, 10_000)]);
+    const onB = collect(b);
+    const published: SseEvent[] = [];
+    for (let i = 0; i < 20; i++) published.push(await (i % 2 ? a : b).publish(`logs:w${i % 3}`, i));
+    const received = await onB.count(20);
+    expect(received.map((e) => e.id)).toEqual(published.map((e) => e.id));
+    const replayed = await a.replay(published[9]?.id as string, { match: () => true, maxCount: 100, maxAgeMs: 60_000 });
+    expect(replayed).toMatchObject({ ok: true, head: published[19]?.id });
+    if (replayed.ok) expect(replayed.events.map((e) => e.data)).toEqual(published.slice(10).map((e) => e.data));
+    await a.close();
+    expect(cluster.status).toBe('ready');
+  },
+  20_000,
+);
+
+test('sharded: messages stay on the slot owner, and a killed subscriber link recovers with no loss', async () => {
+  const a = createRedisBus({ redis: cluster, prefix: 'cl-kill', logger: { warn() {}, error() {} } });
+  const b = createRedisBus({ redis: cluster, prefix: 'cl-kill', logger: { warn() {}, error() {} } });
   buses.push(a, b);
-  b.watch('logs:*');
+  b.watch('metrics:m1');
+  await Promise.all([settled(a, 10_000), settled(b, 10_000)]);
+  const slot = Number(await (nodes[0] as RedisServer).cli('CLUSTER', 'KEYSLOT', '{cl-kill}'));
+  expect(keySlot('{cl-kill}:seq')).toBe(slot);
+  const owner = cluster.slots[slot]?.[0];
+  const ownerNode = nodes.find((n) => owner === `127.0.0.1:${n.port}`) as RedisServer;
+  expect(ownerNode).toBeDefined();
+  for (const node of nodes) {
+    const shardChannels = await node.cli('PUBSUB', 'SHARDCHANNELS', '{cl-kill}:*');
+    expect(shardChannels.includes('{cl-kill}:ch:metrics:m1')).toBe(node === ownerNode);
+    expect((await node.cli('PUBSUB', 'CHANNELS', '{cl-kill}:*')).trim()).toBe('');
+  }
+  const onB = collect(b);
+  const published: SseEvent[] = [];
+  for (let i = 0; i < 10; i++) published.push(await a.publish('metrics:m1', i));
+  await onB.count(10);
+  await ownerNode.cli('CLIENT', 'KILL', 'TYPE', 'pubsub');
+  for (let i = 10; i < 30; i++) published.push(await a.publish('metrics:m1', i));
+  await until(() => b.status().reconnects === 1, 10_000, 'the subscriber to reconnect');
+  await onB.count(30, 10_000);
+  expect(onB.events.map((e) => e.id)).toEqual(published.map((e) => e.id));
+}, 30_000);
+
+test('sharded: the subscriber follows its slot to another node (resharding) and misses nothing', async () => {
+  const quiet = { warn() {}, error() {} };
+  const a = createRedisBus({ redis: cluster, prefix: 'cl-move', logger: quiet, watchdogMs: 300 });
+  const b = createRedisBus({ redis: cluster, prefix: 'cl-move', logger: quiet, watchdogMs: 300 });
+  buses.push(a, b);
+  b.watch('alerts:*');
   await Promise.all([settled(a, 10_000), settled(b, 10_000)]);
   const onB = collect(b);
   const published: SseEvent[] = [];
-  for (let i = 0; i < 20; i++) published.push(await (i % 2 ? a : b).publish(`logs:w${i % 3}`, i));
-  const received = await onB.count(20);
-  expect(received.map((e) => e.id)).toEqual(published.map((e) => e.id));
-  const replayed = await a.replay(published[9]?.id as string, { match: () => true, maxCount: 100, maxAgeMs: 60_000 });
-  expect(replayed).toMatchObject({ ok: true, head: published[19]?.id });
-  if (replayed.ok) expect(replayed.events.map((e) => e.data)).toEqual(published.slice(10).map((e) => e.data));
-  await a.close();
-  expect(cluster.status).toBe('ready');
-}, 20_000);
+  for (let i = 0; i < 5; i++) published.push(await a.publish('alerts:u1', i));
+  await onB.count(5);
+
+  // Move the slot, keys included, from its owner to another master, the way redis-cli --cluster reshard does.
+  const slot = keySlot('{cl-move}');
+  const byPort = (port: number) => nodes.find((n) => n.port === port) as RedisServer;
+  const source = byPort(Number(cluster.slots[slot]?.[0]?.split(':')[1]));
+  const target = nodes.find((n) => n !== source) as RedisServer;
+  const id = async (node: RedisServer) => (await node.cli('CLUSTER', 'MYID')).trim();
+  const [sourceId, targetId] = [await id(source), await id(target)];
+  await target.cli('CLUSTER', 'SETSLOT', String(slot), 'IMPORTING', sourceId);
+  await source.cli('CLUSTER', 'SETSLOT', String(slot), 'MIGRATING', targetId);
+  const keys = (await source.cli('CLUSTER', 'GETKEYSINSLOT', String(slot), '100')).split('\n').filter(Boolean);
+  await source.cli('MIGRATE', '127.0.0.1', String(target.port), '', '0', '5000', 'KEYS', ...keys);
+  for (const node of nodes) await node.cli('CLUSTER', 'SETSLOT', String(slot), 'NODE', targetId);
+
+  for (let i = 5; i < 15; i++) {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        published.push(await a.publish('alerts:u1', i));
+        break;
+      } catch (error) {
+        // Until the Cluster client learns of the move (MOVED), a publish may fail; the caller retries.
+        if (attempt > 50) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+  }
+  await onB.count(15, 15_000);
+  expect(onB.events.map((e) => e.id)).toEqual(published.map((e) => e.id));
+  expect((await target.cli('PUBSUB', 'SHARDCHANNELS', '{cl-move}:*')).includes('{cl-move}:pt:alerts')).toBe(true);
+}, 40_000);
