@@ -4,45 +4,26 @@
  * keeps messages on that slot's owner, classic pub/sub (which the cluster bus broadcasts to every node)
  * reaches the subscriber wherever ioredis connected it.
  */
-import { execFile } from 'node:child_process';
 import type { Cluster } from 'ioredis';
 import { createRedisBus, keySlot } from '../../src/redis-bus';
 import type { Bus, SseEvent } from '../../src/types';
 import { collect, settled, until } from '../helpers/bus';
-import { type RedisServer, startRedisServer } from '../helpers/redis-server';
+import { type RedisCluster, startRedisCluster } from '../helpers/redis-cluster';
+import type { RedisServer } from '../helpers/redis-server';
 
-const nodes: RedisServer[] = [];
+let local: RedisCluster;
+let nodes: RedisServer[];
 let cluster: Cluster;
 const buses: Bus[] = [];
 
 beforeAll(async () => {
-  for (let i = 0; i < 3; i++) {
-    nodes.push(await startRedisServer(['--cluster-enabled', 'yes', '--cluster-node-timeout', '2000']));
-  }
-  await new Promise<void>((resolve, reject) => {
-    execFile(
-      'redis-cli',
-      ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'],
-      (error, _stdout, stderr) =>
-        error ? reject(new Error(`redis-cli --cluster create failed: ${stderr}`)) : resolve(),
-    );
-  });
-  for (const node of nodes) {
-    const deadline = Date.now() + 15_000;
-    while (!(await node.cli('CLUSTER', 'INFO')).includes('cluster_state:ok')) {
-      if (Date.now() > deadline) throw new Error(`node ${node.port} never reached cluster_state:ok`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-  const { Cluster: IoCluster } = await import('ioredis');
-  cluster = new IoCluster(nodes.map((n) => ({ host: '127.0.0.1', port: n.port })));
-  await new Promise<void>((resolve) => cluster.once('ready', () => resolve()));
+  local = await startRedisCluster(3);
+  ({ nodes, client: cluster } = local);
 }, 30_000);
 
 afterAll(async () => {
   await Promise.all(buses.map((bus) => bus.close()));
-  cluster?.disconnect();
-  await Promise.all(nodes.map((node) => node.stop()));
+  await local?.stop();
 });
 
 test.each([
