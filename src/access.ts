@@ -60,6 +60,13 @@ export class Authorizer {
       config.authorizeCacheMs > 0 ? new LRUCache<string, boolean>({ max: 10_000, ttl: config.authorizeCacheMs }) : null;
   }
 
+  /** Drop every cached decision about `principalId`, so its next connection asks `authorize` again. */
+  forget(principalId: string): void {
+    if (this.cache === null) return;
+    const prefix = `${principalId}\u0000`;
+    for (const key of [...this.cache.keys()]) if (key.startsWith(prefix)) this.cache.delete(key);
+  }
+
   /**
    * The requested topics `principal` may not open (empty when all are allowed).
    *

@@ -398,6 +398,18 @@ class Gateway implements ConnectionHost {
     ) as Promise<SseEvent<T>>;
   }
 
+  disconnect(principalId: string): number {
+    if (typeof principalId !== 'string') throw new TypeError('gateway.disconnect(principalId) needs a string id.');
+    this.authorizer.forget(principalId);
+    let ended = 0;
+    for (const connection of [...this.connections]) {
+      if (connection.principal === ANONYMOUS || connection.principal.id !== principalId) continue;
+      connection.end();
+      ended++;
+    }
+    return ended;
+  }
+
   stats(): SseStats {
     let bufferedBytes = 0;
     for (const connection of this.connections) bufferedBytes += connection.bufferedBytes;
@@ -475,6 +487,7 @@ export function sseMiddleware(options: SseOptions): SseGateway {
     close: gateway.close.bind(gateway),
     onSubscription: gateway.onSubscription.bind(gateway),
     activeTopics: () => gateway.activeTopics(),
+    disconnect: gateway.disconnect.bind(gateway),
     bus: gateway.bus,
   }) as SseGateway;
 }

@@ -263,6 +263,13 @@ export interface SseGateway extends Router {
   onSubscription(listener: (topic: string, active: boolean) => void): () => void;
   /** Channels and patterns with at least one local stream right now. */
   activeTopics(): string[];
+  /**
+   * End every stream of principal `principalId` on this gateway and forget its cached `authorize`
+   * decisions: after a logout or a permission change, the browser reconnects through `authentication` and
+   * `authorize` again (a 401 or 403 then stops it). Returns how many streams were ended. Local to this
+   * instance: with several instances, call it on each (for example from a listener on a shared bus).
+   */
+  disconnect(principalId: string): number;
   /** The bus this gateway listens to. */
   readonly bus: Bus;
 }

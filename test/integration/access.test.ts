@@ -1,7 +1,7 @@
 import type { Request } from 'express';
 import request from 'supertest';
 import type { Principal, SseEvent } from '../../src';
-import { closeAll, startGateway } from '../helpers/gateway';
+import { closeAll, eventually, startGateway } from '../helpers/gateway';
 import { dataEvents } from '../helpers/sse-client';
 
 afterEach(closeAll);
@@ -190,5 +190,38 @@ describe('user scoping', () => {
     await gateway.publish('logs:a', 'private', { users: ['anonymous'] });
     await gateway.publish('logs:a', 'public');
     expect(dataEvents(await anon.take(1)).map((e) => e.data)).toEqual(['public']);
+  });
+});
+
+describe('gateway.disconnect(principalId)', () => {
+  it('ends that user’s streams only, and its next connection is authorised afresh', async () => {
+    const revoked = new Set<string>();
+    const authorize = jest.fn((principal: Principal) => !revoked.has(principal.id));
+    const { open, gateway, url } = await startGateway({
+      channels: ['logs'],
+      authentication: byHeader,
+      authorize,
+      authorizeCacheMs: 60_000,
+    });
+    const u1a = await open('channels=logs:a', as('u1'));
+    const u1b = await open('channels=logs:a,logs:b', as('u1'));
+    const u2 = await open('channels=logs:a', as('u2'));
+    const callsBefore = authorize.mock.calls.length;
+    // Cached: a third u1 stream does not ask authorize again.
+    (await open('channels=logs:a', as('u1'))).close();
+    expect(authorize.mock.calls.length).toBe(callsBefore);
+    await eventually(() => gateway.stats().connections === 3, 5000, 'the third stream to close');
+
+    revoked.add('u1');
+    expect(gateway.disconnect('u1')).toBe(2);
+    await Promise.all([u1a.ended, u1b.ended]);
+    await gateway.publish('logs:a', 'after');
+    expect(dataEvents(await u2.take(1)).map((e) => e.data)).toEqual(['after']);
+    expect(u1a.events.some((e) => e.data.includes('after'))).toBe(false);
+    expect(gateway.stats()).toMatchObject({ connections: 1, users: 1 });
+    // The cached `true` is gone: the reconnect asks authorize, which now says no.
+    const again = await request(url).get('/events?channels=logs:a').set('x-user', 'u1').expect(403);
+    expect(again.body.error.code).toBe('ERR_SSE_FORBIDDEN_CHANNEL');
+    expect(gateway.disconnect('nobody')).toBe(0);
   });
 });
