@@ -3,6 +3,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
+import { LRUCache } from 'lru-cache';
 import { ANONYMOUS, Authorizer, createGate, resolvePrincipal } from './access';
 import { mountAdminRoutes } from './admin-routes';
 import { ChannelIndex } from './channel-index';
@@ -66,6 +67,12 @@ class Gateway implements ConnectionHost {
   private readonly connections = new Set<Connection>();
   private readonly perUser = new Map<string, number>();
   private readonly index: ChannelIndex;
+  /** Parsed subscriptions, shared by every connection that asks for the same name; bounded by total length. */
+  private readonly topicCache = new LRUCache<string, Topic>({
+    max: 10_000,
+    maxSize: 1_000_000,
+    sizeCalculation: (topic) => 2 * topic.name.length + 64,
+  });
   private readonly watches = new Map<string, () => void>();
   private readonly topicListeners = new Set<(topic: string, active: boolean) => void>();
   private readonly authorizer: Authorizer;
@@ -244,7 +251,11 @@ class Gateway implements ConnectionHost {
     const topics: Topic[] = [];
     const invalid: string[] = [];
     for (const name of names) {
-      const topic = parseTopic(name, true);
+      let topic = this.topicCache.get(name) ?? null;
+      if (topic === null) {
+        topic = parseTopic(name, true);
+        if (topic !== null && namespaces.has(topic.namespace)) this.topicCache.set(name, topic);
+      }
       if (topic === null || !namespaces.has(topic.namespace)) invalid.push(name);
       else topics.push(topic);
     }
