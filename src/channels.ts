@@ -22,6 +22,19 @@ export interface Topic {
   readonly segments: readonly string[];
 }
 
+/** A whole concrete channel in one linear pass (the `:` separators make it unambiguous). */
+const CHANNEL = /^[A-Za-z0-9_.-]{1,128}(?::[A-Za-z0-9_.-]{1,128})*$/;
+
+/**
+ * True when `name` is a concrete channel of the grammar (no wildcard): the publish-time check, without
+ * building a {@link Topic}.
+ *
+ * @param name - the channel as a publisher wrote it.
+ */
+export function isChannel(name: string): boolean {
+  return name.length <= 4096 && CHANNEL.test(name);
+}
+
 /** True when `name` is one segment of the grammar. */
 export function isSegment(name: string): boolean {
   return SEGMENT.test(name);

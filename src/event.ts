@@ -2,7 +2,7 @@
  * Building events: validation at publish time, the payload encoded to JSON once, and the bytes on the
  * wire built at most once per event however many connections receive it.
  */
-import { parseTopic } from './channels';
+import { isChannel } from './channels';
 import { SseError } from './errors';
 import { formatDataEvent } from './framing';
 import type { SseEvent } from './types';
@@ -69,7 +69,7 @@ const foreignFrames = new WeakMap<SseEvent, EncodedFrame>();
  * @throws SseError `ERR_SSE_INVALID_CHANNEL` or `ERR_SSE_INVALID_DATA`.
  */
 export function preparePublish(channel: string, data: unknown, users: readonly string[] | undefined): string {
-  if (typeof channel !== 'string' || parseTopic(channel) === null) {
+  if (typeof channel !== 'string' || !isChannel(channel)) {
     throw new SseError(
       'ERR_SSE_INVALID_CHANNEL',
       `Cannot publish to ${JSON.stringify(channel)}: a channel is namespace(:segment)* with segments of 1-128 [A-Za-z0-9_.-] and no wildcard.`,

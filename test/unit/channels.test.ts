@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { matchChannel, parseTopic, patternKeysOf } from '../../src/channels';
+import { isChannel, matchChannel, parseTopic, patternKeysOf } from '../../src/channels';
 import { formatEventId, parseEventId } from '../../src/event-id';
 
 describe('channel grammar', () => {
@@ -21,6 +21,19 @@ describe('channel grammar', () => {
     'logs:a/b',
   ])('rejects %j as a channel', (name) => {
     expect(parseTopic(name)).toBeNull();
+  });
+
+  it('isChannel (the publish-time check) agrees with parseTopic on any string', () => {
+    const alphabet = fc.constantFrom('a', 'Z', '9', '_', '.', '-', ':', '*', ' ', '\n', 'é', '/');
+    const near = fc.array(alphabet, { maxLength: 40 }).map((chars) => chars.join(''));
+    const long = fc.integer({ min: 120, max: 140 }).map((n) => `logs:${'x'.repeat(n)}`);
+    fc.assert(
+      fc.property(fc.oneof(near, long, fc.string()), (name) => {
+        expect(isChannel(name)).toBe(parseTopic(name) !== null);
+      }),
+      { numRuns: 3000 },
+    );
+    expect(isChannel(`a${':b'.repeat(3000)}`)).toBe(false);
   });
 
   it('accepts a trailing * only as a pattern, after at least one segment', () => {
