@@ -48,8 +48,9 @@ const PREFIX = /^[A-Za-z0-9_.:-]{1,64}$/;
 
 /**
  * KEYS: epoch, seq, history. ARGV: fresh epoch, MAXLEN, pub/sub channel, header tail, payload JSON, TTL ms,
- * the publish command (`PUBLISH` or `SPUBLISH`), then any further channels to publish to. A missing sequence means Redis lost its data (a restart without persistence, eviction): the old ids
- * are meaningless, so a new epoch starts and clients holding old ids get `sse:reset`.
+ * the publish command (`PUBLISH` or `SPUBLISH`), then any further channels to publish to. A missing
+ * sequence means Redis lost its data (a restart without persistence, eviction): the old ids are
+ * meaningless, so a new epoch starts and clients holding old ids get `sse:reset`.
  */
 const PUBLISH_SCRIPT = `
 local epoch = redis.call('GET', KEYS[1])
@@ -87,8 +88,8 @@ return {epoch, head, redis.call('XRANGE', KEYS[3], string.format('%d', after + 1
 `;
 
 /**
- * KEYS: epoch, seq. ARGV: control channel, token, the publish command. The head is read and published atomically, so when
- * the ping arrives every earlier event of a subscribed channel has arrived before it.
+ * KEYS: epoch, seq. ARGV: control channel, token, the publish command. The head is read and published
+ * atomically, so when the ping arrives every earlier event of a subscribed channel has arrived before it.
  */
 const PING_SCRIPT = `
 local epoch = redis.call('GET', KEYS[1]) or ''
@@ -183,6 +184,11 @@ function positiveInteger(value: unknown, name: string, fallback: number): number
     throw new TypeError(`createRedisBus: ${name} must be a positive integer (received ${String(value)}).`);
   }
   return value;
+}
+
+/** A Redis without sharded pub/sub (before 7.0) answers SPUBLISH/SSUBSCRIBE with an unknown-command error. */
+function lacksShardedPubSub(cause: unknown): boolean {
+  return cause instanceof Error && /unknown (redis )?command/i.test(cause.message);
 }
 
 function unavailable(what: string, cause?: unknown): SseError {
@@ -384,10 +390,10 @@ class RedisBus implements Bus {
         'publish',
       );
     } catch (cause) {
-      if (this.sharded && cause instanceof Error && /unknown (redis )?command/i.test(cause.message)) {
+      if (this.sharded && lacksShardedPubSub(cause)) {
         throw new SseError(
           'ERR_SSE_BUS_UNAVAILABLE',
-          `Redis bus cannot publish to ${channel}: sharded pub/sub (SPUBLISH) needs Redis 7 or later; pass \`sharded: false\` to createRedisBus. (${cause.message})`,
+          `Redis bus cannot publish to ${channel}: sharded pub/sub (SPUBLISH) needs Redis 7 or later; pass \`sharded: false\` to createRedisBus. (${(cause as Error).message})`,
           503,
         );
       }
@@ -583,7 +589,7 @@ class RedisBus implements Bus {
       // Usually the link dropped again and its next `ready` starts over; otherwise force that.
       if (current()) {
         const hint =
-          this.sharded && cause instanceof Error && /unknown (redis )?command/i.test(cause.message)
+          this.sharded && lacksShardedPubSub(cause)
             ? ' (sharded pub/sub needs Redis 7 or later: pass `sharded: false`)'
             : '';
         this.logger.error(`sse-gateway: Redis bus could not resubscribe; reconnecting the subscriber${hint}`, cause);
