@@ -42,9 +42,17 @@ const gateway = sseMiddleware({
     return namespace !== 'logs' || user.workspaces.includes(workspace);
   },
   heartbeatMs: 15_000,
+  retryMs: 2000, // browsers come back within 2 s after a deploy or a dropped connection
 });
 app.use(gateway);
 app.use(express.static(path.join(__dirname, 'public')));
+
+// Signing out ends the user's open streams at once; each tab's EventSource then reconnects, gets 401 from
+// `authentication: true` and stops for good.
+app.post('/logout', (req, res) => {
+  if (req.user) gateway.disconnect(req.user.id);
+  res.clearCookie('demo_user').redirect(303, '/');
+});
 
 // A simulated ETL scheduler publishing log lines; it needs no req/res, only publishEvent().
 const LEVELS = ['INFO', 'INFO', 'INFO', 'WARN', 'DEBUG'];

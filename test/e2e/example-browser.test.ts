@@ -45,3 +45,19 @@ it.each([
   },
   30_000,
 );
+
+it('signing out in one tab ends the stream of the other tab too: it reconnects, gets 401 and stops', async () => {
+  const context = await browser.newContext();
+  try {
+    const first = await context.newPage();
+    await first.goto(`${baseUrl}/login/alice`);
+    const second = await context.newPage();
+    await second.goto(baseUrl);
+    await Promise.all([first, second].map((page) => page.waitForSelector('#status.live', { timeout: 10_000 })));
+    await first.click('#logout');
+    await second.waitForSelector('#status.closed', { timeout: 10_000 });
+    expect(await second.textContent('#status')).toBe('signed out');
+  } finally {
+    await context.close();
+  }
+}, 30_000);

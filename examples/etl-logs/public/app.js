@@ -41,8 +41,10 @@ async function main() {
     $('alerts').textContent = JSON.parse(e.data).data.message;
   });
   source.onerror = () => {
-    $('status').textContent = 'reconnecting…';
-    $('status').className = '';
+    // CLOSED: the server refused the reconnect (401 after signing out elsewhere); otherwise it retries.
+    const closed = source.readyState === EventSource.CLOSED;
+    $('status').textContent = closed ? 'signed out' : 'reconnecting…';
+    $('status').className = closed ? 'closed' : '';
   };
 }
 main();
