@@ -548,9 +548,13 @@ export function sseProxy(options: ProxyOptions): RequestHandler {
       next(error);
       return;
     }
-    new ProxiedStream(req, res, config, agents).run(target).catch((cause: unknown) => {
+    const running = new ProxiedStream(req, res, config, agents).run(target);
+    // run() sends the headers before its first await; keep `next` (and with it Express's router chain) only
+    // in the unlikely case it did not, so an open stream does not hold it for its whole life.
+    const fail = res.headersSent ? undefined : next;
+    running.catch((cause: unknown) => {
       config.logger.error('sse-gateway: sseProxy failed', cause);
-      if (!res.headersSent) next(cause);
+      if (fail !== undefined && !res.headersSent) fail(cause);
       else res.end();
     });
   };
