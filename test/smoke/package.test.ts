@@ -33,4 +33,26 @@ describe('the built package', () => {
     const pkg = require(join(root, 'package.json')) as { exports: { '.': { types: string } } };
     expect(require('node:fs').existsSync(join(root, pkg.exports['.'].types))).toBe(true);
   });
+
+  it('packs what a user needs and nothing else: the build, its sources for source maps, the docs', () => {
+    // npm's own CLI: npm_execpath when run through npm (npm test), else the one on the PATH.
+    const npm = process.env.npm_execpath;
+    const output = npm
+      ? run([npm, 'pack', '--dry-run', '--json', '--ignore-scripts'])
+      : execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8' });
+    const [pack] = JSON.parse(output) as [{ files: { path: string }[] }];
+    const files = pack.files.map((f) => f.path);
+    for (const needed of [
+      'package.json',
+      'README.md',
+      'LICENSE',
+      'CHANGELOG.md',
+      'dist/index.js',
+      'dist/index.mjs',
+      'dist/index.d.ts',
+      'src/index.ts',
+    ])
+      expect(files).toContain(needed);
+    expect(files.filter((f) => /^(test|bench|examples|scripts|node_modules)\//.test(f))).toEqual([]);
+  });
 });
