@@ -77,6 +77,7 @@ class Gateway implements ConnectionHost {
   private readonly topicListeners = new Set<(topic: string, active: boolean) => void>();
   private readonly authorizer: Authorizer;
   private readonly unlisten: () => void;
+  private readonly unsignal: (() => void) | undefined;
   private readonly releaseDefault: () => void;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private readonly retryLine: string;
@@ -103,6 +104,9 @@ class Gateway implements ConnectionHost {
     this.retryLine = formatRetry(config.retryMs);
     this.index = new ChannelIndex((topic, active) => this.onTopic(topic, active));
     this.unlisten = this.bus.listen((event) => this.onEvent(event));
+    this.unsignal = this.bus.onSignal?.((signal) => {
+      if (signal.type === 'disconnect') this.disconnect(signal.principalId);
+    });
     this.releaseDefault = pushDefaultBus(this.bus);
   }
 
@@ -421,6 +425,11 @@ class Gateway implements ConnectionHost {
     return ended;
   }
 
+  async disconnectEverywhere(principalId: string): Promise<void> {
+    this.disconnect(principalId);
+    await this.bus.signal?.({ type: 'disconnect', principalId });
+  }
+
   stats(): SseStats {
     let bufferedBytes = 0;
     for (const connection of this.connections) bufferedBytes += connection.bufferedBytes;
@@ -442,6 +451,7 @@ class Gateway implements ConnectionHost {
     this.closing = true;
     this.releaseDefault();
     this.unlisten();
+    this.unsignal?.();
     for (const connection of [...this.connections]) {
       connection.end();
       this.cleanup(connection);
@@ -499,6 +509,7 @@ export function sseMiddleware(options: SseOptions): SseGateway {
     onSubscription: gateway.onSubscription.bind(gateway),
     activeTopics: () => gateway.activeTopics(),
     disconnect: gateway.disconnect.bind(gateway),
+    disconnectEverywhere: gateway.disconnectEverywhere.bind(gateway),
     bus: gateway.bus,
   }) as SseGateway;
 }

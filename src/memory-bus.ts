@@ -8,7 +8,18 @@ import { LRUCache } from 'lru-cache';
 import { SseError } from './errors';
 import { createEvent, preparePublish } from './event';
 import { createEpoch, formatEventId, parseEventId } from './event-id';
-import type { Bus, BusListener, BusStatus, MemoryBusOptions, ReplayQuery, ReplayResult, SseEvent } from './types';
+import { checkSignal } from './signal';
+import type {
+  Bus,
+  BusListener,
+  BusSignal,
+  BusSignalListener,
+  BusStatus,
+  MemoryBusOptions,
+  ReplayQuery,
+  ReplayResult,
+  SseEvent,
+} from './types';
 
 /** Default history of a memory bus: the last 1,000 events up to 10 minutes old. */
 export const DEFAULT_HISTORY = Object.freeze({ size: 1000, ttlMs: 600_000 });
@@ -51,7 +62,7 @@ export function replayFromHistory(
 class MemoryBus implements Bus {
   readonly id = randomUUID();
   private readonly epoch = createEpoch();
-  private readonly emitter = new EventEmitter<{ event: [SseEvent] }>();
+  private readonly emitter = new EventEmitter<{ event: [SseEvent]; signal: [BusSignal] }>();
   private history: LRUCache<number, SseEvent> | null;
   private seq = 0;
   private closed = false;
@@ -91,6 +102,23 @@ class MemoryBus implements Bus {
 
   watch(): () => void {
     return noop;
+  }
+
+  signal(signal: BusSignal): Promise<void> {
+    if (this.closed) return Promise.reject(new SseError('ERR_SSE_BUS_CLOSED', 'This memory bus is closed.'));
+    try {
+      this.emitter.emit('signal', checkSignal(signal));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return Promise.resolve();
+  }
+
+  onSignal(listener: BusSignalListener): () => void {
+    this.emitter.on('signal', listener);
+    return () => {
+      this.emitter.off('signal', listener);
+    };
   }
 
   replay(lastEventId: string, query: ReplayQuery): Promise<ReplayResult> {

@@ -26,9 +26,12 @@ import { parseTopic, patternKeysOf } from './channels';
 import { SseError } from './errors';
 import { createEvent, preparePublish } from './event';
 import { createEpoch, formatEventId, parseEventId } from './event-id';
+import { checkSignal, decodeSignal } from './signal';
 import type {
   Bus,
   BusListener,
+  BusSignal,
+  BusSignalListener,
   BusStatus,
   Logger,
   RedisBusOptions,
@@ -118,6 +121,8 @@ interface CommandClient {
   disconnect(reconnect?: boolean): void;
   on(event: string, listener: (...args: unknown[]) => void): unknown;
   off(event: string, listener: (...args: unknown[]) => void): unknown;
+  publish(channel: string, message: string): Promise<unknown>;
+  spublish(channel: string, message: string): Promise<unknown>;
 }
 
 interface SubscriberClient extends CommandClient {
@@ -259,6 +264,9 @@ class RedisBus implements Bus {
   /** Sharded mode: the channel prefix of pattern keys (`{prefix}:pt:`). */
   private readonly patternPrefix: string;
   private readonly controlChannel: string;
+  /** Signals between the gateways of a deployment: every instance subscribes to it. */
+  private readonly signalChannel: string;
+  private readonly signalListeners = new Set<BusSignalListener>();
   private readonly sharded: boolean;
   private readonly publishCommand: 'PUBLISH' | 'SPUBLISH';
   private readonly commands: CommandClient;
@@ -305,6 +313,7 @@ class RedisBus implements Bus {
     this.channelPrefix = `${tag}:ch:`;
     this.patternPrefix = `${tag}:pt:`;
     this.controlChannel = `${tag}:ctl:${this.id}`;
+    this.signalChannel = `${tag}:signal`;
     const sharded = options.sharded ?? (options.redis !== undefined && isCluster(options.redis));
     if (typeof sharded !== 'boolean') {
       throw new TypeError(`createRedisBus: sharded must be true or false (received ${String(sharded)}).`);
@@ -471,12 +480,58 @@ class RedisBus implements Bus {
 
   private onMessage(channel: string, message: string): void {
     if (this.closed) return;
+    // Signals are not events: no sequence, so no reason to wait for a gap to be fetched.
+    if (channel === this.signalChannel) {
+      this.onSignalMessage(message);
+      return;
+    }
     if (this.buffer !== null) {
       this.buffer.push(channel === this.controlChannel ? `\0${message}` : message);
       return;
     }
     if (channel === this.controlChannel) this.onPing(message);
     else this.accept(message);
+  }
+
+  private onSignalMessage(message: string): void {
+    const signal = decodeSignal(message);
+    if (signal === null) {
+      this.logger.warn('sse-gateway: ignored a malformed signal on the Redis bus', message.slice(0, 200));
+      return;
+    }
+    for (const listener of this.signalListeners) {
+      try {
+        listener(signal);
+      } catch (cause) {
+        this.logger.error('sse-gateway: a Redis bus signal listener threw', cause);
+      }
+    }
+  }
+
+  async signal(signal: BusSignal): Promise<void> {
+    if (this.closed) throw new SseError('ERR_SSE_BUS_CLOSED', 'This Redis bus is closed; create a new one to signal.');
+    const text = JSON.stringify(checkSignal(signal));
+    const failed = (why: string) =>
+      new SseError('ERR_SSE_BUS_UNAVAILABLE', `Redis bus cannot send the ${signal.type} signal: ${why}.`, 503);
+    if (this.commands.status !== 'ready') throw failed(`connection ${this.commands.status}`);
+    try {
+      await withTimeout(
+        this.sharded
+          ? this.commands.spublish(this.signalChannel, text)
+          : this.commands.publish(this.signalChannel, text),
+        COMMAND_TIMEOUT_MS,
+        'signal',
+      );
+    } catch (cause) {
+      throw failed(cause instanceof Error ? cause.message : String(cause));
+    }
+  }
+
+  onSignal(listener: BusSignalListener): () => void {
+    this.signalListeners.add(listener);
+    return () => {
+      this.signalListeners.delete(listener);
+    };
   }
 
   /** Deliver a message once, in sequence order: anything at or below the last seq is a duplicate. */
@@ -580,9 +635,10 @@ class RedisBus implements Bus {
     try {
       const exact = [...this.exact.keys()].map((key) => this.redisTopic(false, key));
       const patterns = [...this.patterns.keys()].map((key) => this.redisTopic(true, key));
-      if (this.sharded) await this.subscriber.ssubscribe(this.controlChannel, ...exact, ...patterns);
+      if (this.sharded)
+        await this.subscriber.ssubscribe(this.controlChannel, this.signalChannel, ...exact, ...patterns);
       else {
-        await this.subscriber.subscribe(this.controlChannel, ...exact);
+        await this.subscriber.subscribe(this.controlChannel, this.signalChannel, ...exact);
         if (patterns.length > 0) await this.subscriber.psubscribe(...patterns);
       }
     } catch (cause) {
@@ -763,6 +819,7 @@ class RedisBus implements Bus {
     this.closed = true;
     clearInterval(this.watchdog);
     this.listeners.clear();
+    this.signalListeners.clear();
     this.buffer = null;
     for (const waiter of [...this.waiters]) waiter.resolve(false);
     const owned = this.ownsCommands ? [this.subscriber, this.commands] : [this.subscriber];

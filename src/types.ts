@@ -63,6 +63,19 @@ export type ReplayResult =
     }
   | { readonly ok: false; readonly reason: ReplayResetReason };
 
+/**
+ * A control message between the gateways that share a bus. Not an event: it is never sequenced, stored
+ * or replayed, and delivery is best effort (a process whose link to the bus is down misses it).
+ */
+export interface BusSignal {
+  /** `disconnect`: end the streams of `principalId` and forget its cached `authorize` decisions. */
+  readonly type: 'disconnect';
+  readonly principalId: string;
+}
+
+/** Receives {@link BusSignal}s. */
+export type BusSignalListener = (signal: BusSignal) => void;
+
 /** A bus listener: called once per event, in publish order. */
 export type BusListener = (event: SseEvent) => void;
 
@@ -107,6 +120,13 @@ export interface Bus {
   replay(lastEventId: string, query: ReplayQuery): Promise<ReplayResult>;
   /** Ask the bus to keep at least this much history (count and age). Buses with fixed history may ignore it. */
   retain?(window: { size: number; ttlMs: number }): void;
+  /**
+   * Deliver `signal` to every process on this bus, this one included (best effort). Optional: without it,
+   * `gateway.disconnectEverywhere()` acts on the local gateway only.
+   */
+  signal?(signal: BusSignal): Promise<void>;
+  /** Receive the signals sent on this bus. Returns the unsubscribe function. Present when `signal` is. */
+  onSignal?(listener: BusSignalListener): () => void;
   /** Current health. */
   status(): BusStatus;
   /** Stop delivering and release every resource. Idempotent. */
@@ -270,6 +290,14 @@ export interface SseGateway extends Router {
    * instance: with several instances, call it on each (for example from a listener on a shared bus).
    */
   disconnect(principalId: string): number;
+  /**
+   * {@link SseGateway.disconnect} on every gateway that shares this gateway's bus, this one included: with
+   * the Redis bus, on every instance. Resolves once the signal is sent (best effort: an instance whose
+   * link to Redis is down at that moment misses it, and its cached decisions expire after
+   * `authorizeCacheMs`). Rejects with `ERR_SSE_BUS_UNAVAILABLE` when it cannot be sent; the local streams
+   * are ended either way.
+   */
+  disconnectEverywhere(principalId: string): Promise<void>;
   /** The bus this gateway listens to. */
   readonly bus: Bus;
 }

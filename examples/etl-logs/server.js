@@ -47,10 +47,12 @@ const gateway = sseMiddleware({
 app.use(gateway);
 app.use(express.static(path.join(__dirname, 'public')));
 
-// Signing out ends the user's open streams at once; each tab's EventSource then reconnects, gets 401 from
-// `authentication: true` and stops for good.
-app.post('/logout', (req, res) => {
-  if (req.user) gateway.disconnect(req.user.id);
+// Signing out ends the user's open streams at once, on every instance sharing the bus; each tab's EventSource
+// then reconnects, gets 401 from `authentication: true` and stops for good.
+app.post('/logout', async (req, res) => {
+  if (req.user) {
+    await gateway.disconnectEverywhere(req.user.id).catch((error) => console.error('sign-out signal failed', error));
+  }
   res.clearCookie('demo_user').redirect(303, '/');
 });
 

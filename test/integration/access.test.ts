@@ -1,6 +1,7 @@
 import type { Request } from 'express';
 import request from 'supertest';
-import type { Principal, SseEvent } from '../../src';
+import type { Bus, Principal, SseEvent } from '../../src';
+import { createMemoryBus } from '../../src';
 import { closeAll, eventually, startGateway } from '../helpers/gateway';
 import { dataEvents } from '../helpers/sse-client';
 
@@ -223,5 +224,33 @@ describe('gateway.disconnect(principalId)', () => {
     const again = await request(url).get('/events?channels=logs:a').set('x-user', 'u1').expect(403);
     expect(again.body.error.code).toBe('ERR_SSE_FORBIDDEN_CHANNEL');
     expect(gateway.disconnect('nobody')).toBe(0);
+  });
+
+  it('disconnectEverywhere reaches every gateway on the bus; without bus signals it acts locally', async () => {
+    const bus = createMemoryBus();
+    const options = { channels: ['logs'], authentication: byHeader, bus };
+    const a = await startGateway(options);
+    const b = await startGateway(options);
+    const onA = await a.open('channels=logs:a', as('u1'));
+    const onB = await b.open('channels=logs:a', as('u1'));
+    await a.gateway.disconnectEverywhere('u1');
+    await Promise.all([onA.ended, onB.ended]);
+    expect(a.gateway.stats().connections + b.gateway.stats().connections).toBe(0);
+
+    // A custom bus without signal(): the local gateway still disconnects.
+    const inner = createMemoryBus();
+    const plain: Bus = {
+      id: inner.id,
+      publish: (channel, data, opts) => inner.publish(channel, data, opts),
+      listen: (listener) => inner.listen(listener),
+      watch: (topic) => inner.watch(topic),
+      replay: (id, query) => inner.replay(id, query),
+      status: () => inner.status(),
+      close: () => inner.close(),
+    };
+    const c = await startGateway({ ...options, bus: plain });
+    const onC = await c.open('channels=logs:a', as('u1'));
+    await c.gateway.disconnectEverywhere('u1');
+    await onC.ended;
   });
 });

@@ -40,6 +40,37 @@ function busContract(name: string, setup: () => BusSetup): void {
       buses = [];
     });
 
+    test('a signal reaches every bus sharing the deployment, the sender included; a malformed one is refused', async () => {
+      const sender = await make();
+      const other = await make();
+      if (sender.signal === undefined || sender.onSignal === undefined) throw new Error('signals are supported');
+      const seen: [string, string][] = [];
+      const arrived = (n: number) =>
+        new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error(`only ${seen.length} signals arrived`)), 5000);
+          const check = () => {
+            if (seen.length < n) return;
+            clearTimeout(timer);
+            resolve();
+          };
+          for (const [name, bus] of [
+            ['sender', sender],
+            ['other', other],
+          ] as const)
+            bus.onSignal?.((signal) => {
+              seen.push([name, signal.principalId]);
+              check();
+            });
+        });
+      const both = arrived(2);
+      await sender.signal({ type: 'disconnect', principalId: 'u1' });
+      await both;
+      expect(seen.map(([, id]) => id)).toEqual(['u1', 'u1']);
+      if (sender !== other) expect(seen.map(([name]) => name).sort()).toEqual(['other', 'sender']);
+      await expect(sender.signal({ type: 'disconnect', principalId: '' })).rejects.toThrow(TypeError);
+      await expect(sender.signal({ type: 'nope', principalId: 'u1' } as never)).rejects.toThrow(/disconnect/);
+    });
+
     test('publish resolves an SseEvent with id, channel, data, users and time', async () => {
       const bus = await make();
       const before = Date.now();

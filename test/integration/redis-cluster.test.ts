@@ -30,7 +30,7 @@ test.each([
   ['sharded pub/sub (the default on a Cluster)', undefined],
   ['classic pub/sub', false],
 ])(
-  'two buses on one ioredis Cluster, %s: shared sequence, cross-instance delivery, replay',
+  'two buses on one ioredis Cluster, %s: shared sequence, cross-instance delivery, replay, signals',
   async (_mode, sharded) => {
     const prefix = sharded === false ? 'cl-classic' : 'cl';
     const a = createRedisBus({ redis: cluster, prefix, ...(sharded === false ? { sharded } : {}) });
@@ -47,6 +47,9 @@ test.each([
     const replayed = await a.replay(published[9]?.id as string, { match: () => true, maxCount: 100, maxAgeMs: 60_000 });
     expect(replayed).toMatchObject({ ok: true, head: published[19]?.id });
     if (replayed.ok) expect(replayed.events.map((e) => e.data)).toEqual(published.slice(10).map((e) => e.data));
+    const signalled = new Promise((resolve) => b.onSignal?.(resolve));
+    await a.signal?.({ type: 'disconnect', principalId: 'u1' });
+    await expect(signalled).resolves.toEqual({ type: 'disconnect', principalId: 'u1' });
     await a.close();
     expect(cluster.status).toBe('ready');
   },

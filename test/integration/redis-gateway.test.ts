@@ -137,3 +137,15 @@ test('an id from before a Redis data loss (another epoch) gets sse:reset unknown
   await stream.waitFor((e) => e.event === 'sse:reset');
   expect(resetReason(stream)).toBe('unknown-id');
 });
+
+test('disconnectEverywhere on instance A ends the user’s streams on both instances, and only theirs', async () => {
+  const [a, b] = await twoInstances({ channels: ['logs'], authentication: byHeader });
+  const onA = await a.open('channels=logs:x', { headers: { 'x-user': 'u1' } });
+  const onB = await b.open('channels=logs:x', { headers: { 'x-user': 'u1' } });
+  const other = await b.open('channels=logs:x', { headers: { 'x-user': 'u2' } });
+  await a.gateway.disconnectEverywhere('u1');
+  await Promise.all([onA.ended, onB.ended]);
+  expect([a.gateway.stats().connections, b.gateway.stats().connections]).toEqual([0, 1]);
+  const event = await a.gateway.publish('logs:x', 'still here');
+  expect(dataEvents(await other.take(1)).map((e) => e.id)).toEqual([event.id]);
+});
