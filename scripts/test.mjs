@@ -1,4 +1,4 @@
-// The one command that runs every test on a fresh machine: makes sure redis-server and chromium are there
+// The one command that runs every test on a fresh machine: makes sure redis-server, chromium and openssl are there
 // (installing them with apt-get when we are root), builds the package, runs jest, and ends with one line `N passed, N failed`.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
@@ -12,6 +12,7 @@ const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'igno
 const needs = [
   { command: 'redis-server', apt: 'redis-server', why: 'the Redis bus tests' },
   { command: 'chromium', apt: 'chromium', why: 'the browser check of the example' },
+  { command: 'openssl', apt: 'openssl', why: 'the certificates of the TLS proxy tests' },
 ].filter((need) => !has(need.command));
 if (needs.length > 0) {
   const packages = needs.map((need) => need.apt).join(' ');

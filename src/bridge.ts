@@ -17,11 +17,13 @@ import {
   integerOption,
   loggerOption,
   normaliseHeaders,
+  tlsOption,
   toUpstreamUrl,
+  type UpstreamAgents,
   type UpstreamConnection,
 } from './proxy';
 import { createSseParser, DEFAULT_MAX_EVENT_SIZE, type ParsedSseEvent } from './sse-parser';
-import type { Bus, Logger, MaybePromise } from './types';
+import type { Bus, Logger, MaybePromise, UpstreamTlsOptions } from './types';
 
 /**
  * What the bridge needs from a gateway to follow its subscriptions: `sseMiddleware()`'s gateway fits.
@@ -82,6 +84,8 @@ export interface BridgeOptions {
   stopDelayMs?: number;
   /** Largest upstream line or event, in characters; a larger one is skipped and logged. Defaults to `1048576`. */
   maxEventSize?: number;
+  /** TLS settings for an `https:` upstream (private CA, client certificate); see `ProxyOptions.tls`. */
+  tls?: UpstreamTlsOptions;
   /** Where upstream and publish failures are reported. Defaults to `console`. */
   logger?: Logger;
 }
@@ -140,6 +144,7 @@ const BRIDGE_KEYS = [
   'idleTimeoutMs',
   'stopDelayMs',
   'maxEventSize',
+  'tls',
   'logger',
 ] as const;
 const BRIDGE_HINTS = {
@@ -198,7 +203,7 @@ class Bridge implements UpstreamBridge {
   private readonly stopDelayMs: number;
   private readonly maxEventSize: number;
   private readonly logger: Logger;
-  private readonly agents = createUpstreamAgents();
+  private readonly agents: UpstreamAgents;
 
   private running = false;
   private link: Link | undefined;
@@ -299,6 +304,7 @@ class Bridge implements UpstreamBridge {
     this.idleTimeoutMs = integerOption(options.idleTimeoutMs, 'idleTimeoutMs', 0, 0);
     this.stopDelayMs = integerOption(options.stopDelayMs, 'stopDelayMs', DEFAULT_STOP_DELAY_MS, 0);
     this.maxEventSize = integerOption(options.maxEventSize, 'maxEventSize', DEFAULT_MAX_EVENT_SIZE, 1);
+    this.agents = createUpstreamAgents(tlsOption(options.tls, 'bridgeUpstream() option `tls`'));
     this.logger = loggerOption(options.logger, 'bridgeUpstream() option `logger`');
   }
 

@@ -19,7 +19,7 @@ import { SseError } from './errors';
 import { startEventStream } from './event-stream';
 import { formatComment, formatEvent, formatRetry } from './framing';
 import { createSseParser, DEFAULT_MAX_EVENT_SIZE, type ParsedSseEvent } from './sse-parser';
-import type { Logger, MaybePromise, ProxyOptions } from './types';
+import type { Logger, MaybePromise, ProxyOptions, UpstreamTlsOptions } from './types';
 
 /** Why an upstream connection did not yield an event stream; sent as `reason` in `sse:error`. */
 export type UpstreamFailureReason =
@@ -50,9 +50,42 @@ export interface UpstreamAgents {
   readonly https: HttpsAgent;
 }
 
-/** @internal */
-export function createUpstreamAgents(): UpstreamAgents {
-  return { http: new HttpAgent({ keepAlive: false }), https: new HttpsAgent({ keepAlive: false }) };
+/**
+ * @internal
+ * @param tls - TLS settings for `https:` upstreams (checked by {@link tlsOption}).
+ */
+export function createUpstreamAgents(tls: UpstreamTlsOptions = {}): UpstreamAgents {
+  return { http: new HttpAgent({ keepAlive: false }), https: new HttpsAgent({ ...tls, keepAlive: false }) };
+}
+
+const TLS_KEYS = new Set([
+  'ca',
+  'cert',
+  'key',
+  'passphrase',
+  'pfx',
+  'servername',
+  'rejectUnauthorized',
+  'minVersion',
+  'ciphers',
+]);
+
+/**
+ * @internal Check a `tls` option: an object of the TLS settings an upstream connection may take.
+ *
+ * @throws TypeError naming the unknown key.
+ */
+export function tlsOption(value: unknown, name: string): UpstreamTlsOptions {
+  if (value === undefined) return {};
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new TypeError(`${name} must be an object such as { ca: fs.readFileSync('ca.pem') }.`);
+  }
+  for (const key of Object.keys(value)) {
+    if (!TLS_KEYS.has(key)) {
+      throw new TypeError(`${name} does not take \`${key}\`; it takes ${[...TLS_KEYS].join(', ')}.`);
+    }
+  }
+  return value as UpstreamTlsOptions;
 }
 
 const DEFAULT_HEARTBEAT_MS = 25_000;
@@ -291,6 +324,7 @@ const PROXY_KEYS = [
   'retryMs',
   'connectTimeoutMs',
   'maxEventSize',
+  'tls',
   'logger',
 ] as const;
 const PROXY_HINTS = {
@@ -533,7 +567,7 @@ export function sseProxy(options: ProxyOptions): RequestHandler {
     throw new TypeError('sseProxy() needs `{ target }`: the upstream URL, or a function of the request returning one.');
   }
   const config = parseProxyOptions(options);
-  const agents = createUpstreamAgents();
+  const agents = createUpstreamAgents(tlsOption(options.tls, 'sseProxy() option `tls`'));
   return (req: Request, res: Response, next: NextFunction): void => {
     let target: URL;
     try {

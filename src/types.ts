@@ -3,6 +3,8 @@
  *
  * Everything a user names in code lives here, so a reader can see the whole surface in one file.
  */
+
+import type { ConnectionOptions } from 'node:tls';
 import type { Request, RequestHandler, Router } from 'express';
 import type { Cluster, Redis } from 'ioredis';
 
@@ -321,9 +323,20 @@ export interface ProxyOptions {
    * buffered. Defaults to `1048576`.
    */
   maxEventSize?: number;
+  /**
+   * TLS settings for `https:` upstreams: a private CA (`ca`), a client certificate for mutual TLS (`cert`,
+   * `key`), `servername`. Defaults to Node's (the system CAs plus `NODE_EXTRA_CA_CERTS`).
+   */
+  tls?: UpstreamTlsOptions;
   /** Where upstream errors are reported. Defaults to `console`. */
   logger?: Logger;
 }
+
+/** The TLS settings an upstream connection may take (a subset of Node's `tls.ConnectionOptions`). */
+export type UpstreamTlsOptions = Pick<
+  ConnectionOptions,
+  'ca' | 'cert' | 'key' | 'passphrase' | 'pfx' | 'servername' | 'rejectUnauthorized' | 'minVersion' | 'ciphers'
+>;
 
 /** An Express request handler; re-exported for convenience in signatures. */
 export type SseRequestHandler = RequestHandler;
