@@ -81,6 +81,8 @@ export class Connection {
   private readonly flush: (() => void) | undefined;
   /** Created on first congestion only: most connections never need it. */
   private drainListener: (() => void) | undefined;
+  /** When the gateway ends this stream for its age (`limits.maxConnectionAgeMs`); `Infinity` for never. */
+  expiresAt = Number.POSITIVE_INFINITY;
 
   /**
    * @param id - connection id, sent in `sse:ready`.

@@ -80,6 +80,8 @@ class Gateway implements ConnectionHost {
   private readonly unsignal: (() => void) | undefined;
   private readonly releaseDefault: () => void;
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  /** Ends streams past `limits.maxConnectionAgeMs`; runs only while streams are open and the limit is set. */
+  private ageTimer: NodeJS.Timeout | undefined;
   private readonly retryLine: string;
   private closing = false;
   batching = false;
@@ -93,7 +95,7 @@ class Gateway implements ConnectionHost {
     for (const connection of corked) connection.uncork();
   };
   private pending = 0;
-  private counters = { events: 0, delivered: 0, slowClosed: 0 };
+  private counters = { events: 0, delivered: 0, slowClosed: 0, expired: 0 };
 
   constructor(readonly config: GatewayConfig) {
     this.bus = config.bus ?? processMemoryBus();
@@ -306,6 +308,11 @@ class Gateway implements ConnectionHost {
     this.index.add(connection);
     res.on('close', () => this.cleanup(connection));
     this.startHeartbeat();
+    const { maxConnectionAgeMs } = this.config.limits;
+    if (maxConnectionAgeMs !== Number.POSITIVE_INFINITY) {
+      connection.expiresAt = Date.now() + maxConnectionAgeMs * (0.9 + 0.1 * Math.random());
+      this.startAgeCheck(maxConnectionAgeMs);
+    }
 
     connection.writeRaw(this.retryLine);
     const ready = formatEvent({
@@ -376,7 +383,7 @@ class Gateway implements ConnectionHost {
       if (count <= 0) this.perUser.delete(id);
       else this.perUser.set(id, count);
     }
-    if (this.connections.size === 0) this.stopHeartbeat();
+    if (this.connections.size === 0) this.stopTimers();
   }
 
   private startHeartbeat(): void {
@@ -387,10 +394,28 @@ class Gateway implements ConnectionHost {
     this.heartbeatTimer.unref();
   }
 
-  private stopHeartbeat(): void {
-    if (this.heartbeatTimer === undefined) return;
-    clearInterval(this.heartbeatTimer);
+  private stopTimers(): void {
+    if (this.heartbeatTimer !== undefined) clearInterval(this.heartbeatTimer);
+    if (this.ageTimer !== undefined) clearInterval(this.ageTimer);
     this.heartbeatTimer = undefined;
+    this.ageTimer = undefined;
+  }
+
+  /** One sweep timer for every stream, at a quarter of the age limit (between 10 ms and a minute). */
+  private startAgeCheck(maxAgeMs: number): void {
+    if (this.ageTimer !== undefined) return;
+    this.ageTimer = setInterval(
+      () => {
+        const now = Date.now();
+        for (const connection of [...this.connections]) {
+          if (connection.expiresAt > now) continue;
+          this.counters.expired++;
+          connection.end();
+        }
+      },
+      Math.min(60_000, Math.max(10, Math.floor(maxAgeMs / 4))),
+    );
+    this.ageTimer.unref();
   }
 
   publish<T>(channel: string, data: T, options: Omit<PublishOptions, 'bus'> = {}): Promise<SseEvent<T>> {
@@ -438,7 +463,7 @@ class Gateway implements ConnectionHost {
       users: this.perUser.size,
       channels: this.index.size,
       subscriptions: this.index.subscriptions,
-      timers: this.heartbeatTimer === undefined ? 0 : 1,
+      timers: (this.heartbeatTimer === undefined ? 0 : 1) + (this.ageTimer === undefined ? 0 : 1),
       bufferedBytes,
       ...this.counters,
       closing: this.closing,
@@ -456,7 +481,7 @@ class Gateway implements ConnectionHost {
       connection.end();
       this.cleanup(connection);
     }
-    this.stopHeartbeat();
+    this.stopTimers();
   }
 }
 

@@ -25,6 +25,7 @@ export interface GatewayConfig {
     readonly maxChannelsPerConnection: number;
     readonly maxBufferedBytes: number;
     readonly retryAfterSeconds: number;
+    readonly maxConnectionAgeMs: number;
   };
   readonly admin:
     | { readonly authorize: (req: Request) => MaybePromise<boolean>; readonly maxBodyBytes: number }
@@ -55,6 +56,7 @@ const LIMIT_KEYS = [
   'maxChannelsPerConnection',
   'maxBufferedBytes',
   'retryAfterSeconds',
+  'maxConnectionAgeMs',
 ] as const;
 const REPLAY_KEYS = ['size', 'ttlMs'] as const;
 const ADMIN_KEYS = ['authorize', 'maxBodyBytes'] as const;
@@ -264,6 +266,13 @@ export function parseOptions(options: SseOptions): GatewayConfig {
       rawLimits.retryAfterSeconds,
       Math.max(1, Math.ceil(retryMs / 1000)),
       0,
+    ),
+    maxConnectionAgeMs: integer(
+      'sseMiddleware: `limits.maxConnectionAgeMs`',
+      rawLimits.maxConnectionAgeMs,
+      Number.POSITIVE_INFINITY,
+      100,
+      true,
     ),
   };
 

@@ -199,6 +199,13 @@ export interface SseLimits {
   maxBufferedBytes?: number;
   /** `Retry-After` seconds sent with 429. Defaults to `retryMs` rounded up to seconds. */
   retryAfterSeconds?: number;
+  /**
+   * End each stream after about this long (between 90 % and 100 % of it, so tabs do not all come back at
+   * once). The browser reconnects by itself with its Last-Event-ID, missing nothing, and goes through
+   * `authentication` and `authorize` again: an expired session then ends in 401, and after a scale-out the
+   * load balancer spreads the reconnects over the new instances. Defaults to `Infinity` (never).
+   */
+  maxConnectionAgeMs?: number;
 }
 
 /** Options of {@link SseGateway}'s opt-in admin routes below `path`. */
@@ -264,6 +271,8 @@ export interface SseStats {
   readonly delivered: number;
   /** Connections closed for exceeding `maxBufferedBytes`. */
   readonly slowClosed: number;
+  /** Connections ended for reaching `limits.maxConnectionAgeMs`. */
+  readonly expired: number;
   /** True after `close()`. */
   readonly closing: boolean;
   /** Bus health. */

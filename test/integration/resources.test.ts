@@ -82,4 +82,24 @@ describe('resources', () => {
     expect(logger.warn).toHaveBeenCalledWith(expect.stringMatching(/more than 1048576 bytes waiting/));
     slow.destroy();
   });
+
+  it('limits.maxConnectionAgeMs ends old streams (90-100 % of the age); the reconnect misses nothing', async () => {
+    const { open, gateway } = await startGateway({ channels: ['logs'], limits: { maxConnectionAgeMs: 400 } });
+    const opened = Date.now();
+    const stream = await open('channels=logs:a');
+    const before = await gateway.publish('logs:a', 'before');
+    expect(dataEvents(await stream.take(1)).map((e) => e.data)).toEqual(['before']);
+    expect(gateway.stats().timers).toBe(2);
+    await stream.ended;
+    const age = Date.now() - opened;
+    expect(age).toBeGreaterThanOrEqual(350);
+    expect(age).toBeLessThan(2000);
+    expect(gateway.stats()).toMatchObject({ connections: 0, expired: 1, timers: 0 });
+    const away = await gateway.publish('logs:a', 'while away');
+    const resumed = await open(`channels=logs:a&lastEventId=${encodeURIComponent(before.id)}`);
+    expect(dataEvents(await resumed.take(1)).map((e) => e.id)).toEqual([away.id]);
+    await expect(startGateway({ channels: ['logs'], limits: { maxConnectionAgeMs: 10 } })).rejects.toThrow(
+      /maxConnectionAgeMs/,
+    );
+  });
 });
