@@ -72,6 +72,8 @@ export class Connection {
   private pumping = false;
   /** While replaying: live events wait here until {@link Connection.release}. */
   private held: SseEvent[] | undefined;
+  /** Bytes of the held events' frames: they count toward `maxBufferedBytes` like any other backlog. */
+  private heldBytes = 0;
   private outbox: Buffer[] | undefined;
   private outboxBytes = 0;
   private congested = false;
@@ -108,10 +110,10 @@ export class Connection {
     return this.closed;
   }
 
-  /** Bytes waiting for this client: ACL queue, our outbox, and Node's response and socket buffers. */
+  /** Bytes waiting for this client: events held during a replay, ACL queue, our outbox, Node's buffers. */
   get bufferedBytes(): number {
     const node = this.socket ? this.socket.writableLength : this.res.writableLength;
-    return this.pendingBytes + this.outboxBytes + node;
+    return this.pendingBytes + this.heldBytes + this.outboxBytes + node;
   }
 
   /**
@@ -124,6 +126,8 @@ export class Connection {
     this.lastOffered = event;
     if (this.held !== undefined) {
       this.held.push(event);
+      this.heldBytes += encoded.frame.length;
+      this.overLimit();
       return;
     }
     if (this.pending === undefined || this.pending.length === 0) {
@@ -147,6 +151,7 @@ export class Connection {
   release(replayed: readonly SseEvent[], headId: string | undefined): void {
     const held = this.held ?? [];
     this.held = undefined;
+    this.heldBytes = 0;
     if (this.closed) return;
     const head = headId === undefined ? undefined : parseEventId(headId);
     const seen = new Set<string>();
@@ -187,6 +192,7 @@ export class Connection {
     this.outbox = undefined;
     this.outboxBytes = 0;
     this.held = undefined;
+    this.heldBytes = 0;
     this.lastOffered = undefined;
     if (this.drainListener) (this.socket ?? this.res).off('drain', this.drainListener);
   }

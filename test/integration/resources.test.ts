@@ -1,4 +1,6 @@
 import { connect, type Socket } from 'node:net';
+import type { Bus } from '../../src';
+import { createMemoryBus } from '../../src';
 import { closeAll, eventually, recordingLogger, startGateway } from '../helpers/gateway';
 import { dataEvents } from '../helpers/sse-client';
 
@@ -101,5 +103,43 @@ describe('resources', () => {
     await expect(startGateway({ channels: ['logs'], limits: { maxConnectionAgeMs: 10 } })).rejects.toThrow(
       /maxConnectionAgeMs/,
     );
+  });
+
+  it('live events held during a slow replay count toward maxBufferedBytes: over it, the stream is closed', async () => {
+    const inner = createMemoryBus();
+    let releaseReplay: () => void = () => {};
+    let replayStarted: () => void = () => {};
+    const started = new Promise<void>((resolve) => {
+      replayStarted = resolve;
+    });
+    const bus: Bus = {
+      id: inner.id,
+      publish: (channel, data, opts) => inner.publish(channel, data, opts),
+      listen: (listener) => inner.listen(listener),
+      watch: (topic) => inner.watch(topic),
+      async replay(id, query) {
+        replayStarted();
+        await new Promise<void>((resolve) => {
+          releaseReplay = resolve;
+        });
+        return inner.replay(id, query);
+      },
+      status: () => inner.status(),
+      close: () => inner.close(),
+    };
+    const logger = recordingLogger();
+    const { open, gateway } = await startGateway({
+      channels: ['logs'],
+      bus,
+      logger,
+      limits: { maxBufferedBytes: 4096 },
+    });
+    const first = await gateway.publish('logs:a', 'first');
+    const stream = await open(`channels=logs:a&lastEventId=${encodeURIComponent(first.id)}`, { ready: false });
+    await started;
+    for (let i = 0; i < 40; i++) await gateway.publish('logs:a', 'x'.repeat(200));
+    await stream.ended;
+    expect(gateway.stats()).toMatchObject({ connections: 0, slowClosed: 1 });
+    releaseReplay();
   });
 });
