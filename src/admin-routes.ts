@@ -64,7 +64,12 @@ export function mountAdminRoutes(router: Router, gateway: AdminTarget, config: G
     if (!(await allowed(req, res))) return;
     try {
       const body = await readJson(req, admin.maxBodyBytes);
-      const { channel, data, users } = (body ?? {}) as { channel?: unknown; data?: unknown; users?: unknown };
+      const { channel, data, users, idempotencyKey } = (body ?? {}) as {
+        channel?: unknown;
+        data?: unknown;
+        users?: unknown;
+        idempotencyKey?: unknown;
+      };
       if (typeof channel !== 'string') {
         throw new SseError(
           'ERR_SSE_BAD_REQUEST',
@@ -72,7 +77,12 @@ export function mountAdminRoutes(router: Router, gateway: AdminTarget, config: G
           400,
         );
       }
-      const event = await gateway.publish(channel, data, users === undefined ? {} : { users: users as string[] });
+      // A retried POST carries the same key (in the body, or as the `Idempotency-Key` header): published once.
+      const key = idempotencyKey ?? req.get('idempotency-key');
+      const event = await gateway.publish(channel, data, {
+        ...(users === undefined ? {} : { users: users as string[] }),
+        ...(key === undefined ? {} : { idempotencyKey: key as string }),
+      });
       res.status(201).json({ id: event.id, channel: event.channel, time: event.time });
     } catch (error) {
       if (error instanceof SseError && error.status < 500) return fail(res, error);

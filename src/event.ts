@@ -94,6 +94,35 @@ export function preparePublish(channel: string, data: unknown, users: readonly s
 }
 
 /**
+ * Check an `idempotencyKey` publish option.
+ *
+ * @throws SseError `ERR_SSE_INVALID_DATA` unless it is 1-200 characters.
+ */
+export function checkIdempotencyKey(key: unknown): string | undefined {
+  if (key === undefined) return undefined;
+  if (typeof key !== 'string' || key.length === 0 || key.length > 200) {
+    throw new SseError('ERR_SSE_INVALID_DATA', '`idempotencyKey` must be a string of 1-200 characters.', 400);
+  }
+  return key;
+}
+
+/**
+ * The event a repeated idempotent publish resolves to; its key must have been used for the same channel.
+ *
+ * @throws SseError `ERR_SSE_INVALID_DATA` when the key was used for another channel.
+ */
+export function repeatedPublish(key: string, first: SseEvent, channel: string): SseEvent {
+  if (first.channel !== channel) {
+    throw new SseError(
+      'ERR_SSE_INVALID_DATA',
+      `idempotencyKey ${JSON.stringify(key)} was already used for an event on ${first.channel}, not ${channel}.`,
+      400,
+    );
+  }
+  return first;
+}
+
+/**
  * Create the event object handed to listeners, remembering its encoded payload.
  *
  * @param dataJson - the payload as JSON (from {@link preparePublish} or off the wire).

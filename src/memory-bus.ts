@@ -6,12 +6,13 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'eventemitter3';
 import { LRUCache } from 'lru-cache';
 import { SseError } from './errors';
-import { createEvent, preparePublish } from './event';
+import { checkIdempotencyKey, createEvent, preparePublish, repeatedPublish } from './event';
 import { createEpoch, formatEventId, parseEventId } from './event-id';
 import { checkSignal } from './signal';
 import type {
   Bus,
   BusListener,
+  BusPublishOptions,
   BusSignal,
   BusSignalListener,
   BusStatus,
@@ -66,6 +67,8 @@ class MemoryBus implements Bus {
   private history: LRUCache<number, SseEvent> | null;
   private seq = 0;
   private closed = false;
+  /** Events published with an `idempotencyKey`, by key: the last 10,000, as long as the history keeps events. */
+  private readonly idempotent: LRUCache<string, SseEvent>;
 
   constructor(options: MemoryBusOptions) {
     const history = options.history ?? {};
@@ -76,19 +79,25 @@ class MemoryBus implements Bus {
             positiveInteger(history.size, 'history.size', DEFAULT_HISTORY.size),
             positiveInteger(history.ttlMs, 'history.ttlMs', DEFAULT_HISTORY.ttlMs),
           );
+    this.idempotent = new LRUCache<string, SseEvent>({ max: 10_000, ttl: this.history?.ttl ?? DEFAULT_HISTORY.ttlMs });
   }
 
-  publish(channel: string, data: unknown, options?: { users?: readonly string[] }): Promise<SseEvent> {
+  publish(channel: string, data: unknown, options?: BusPublishOptions): Promise<SseEvent> {
     if (this.closed) return Promise.reject(new SseError('ERR_SSE_BUS_CLOSED', 'This memory bus is closed.'));
     let json: string;
+    let key: string | undefined;
     try {
       json = preparePublish(channel, data, options?.users);
+      key = checkIdempotencyKey(options?.idempotencyKey);
+      const first = key === undefined ? undefined : this.idempotent.get(key);
+      if (key !== undefined && first !== undefined) return Promise.resolve(repeatedPublish(key, first, channel));
     } catch (error) {
       return Promise.reject(error);
     }
     const users = options?.users === undefined ? undefined : [...options.users];
     const event = createEvent(formatEventId(this.epoch, ++this.seq), channel, json, Date.now(), users, data);
     this.history?.set(this.seq, event);
+    if (key !== undefined) this.idempotent.set(key, event);
     this.emitter.emit('event', event);
     return Promise.resolve(event);
   }

@@ -24,12 +24,13 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { parseTopic, patternKeysOf } from './channels';
 import { SseError } from './errors';
-import { createEvent, preparePublish } from './event';
+import { checkIdempotencyKey, createEvent, preparePublish, repeatedPublish } from './event';
 import { createEpoch, formatEventId, parseEventId } from './event-id';
 import { checkSignal, decodeSignal } from './signal';
 import type {
   Bus,
   BusListener,
+  BusPublishOptions,
   BusSignal,
   BusSignalListener,
   BusStatus,
@@ -50,12 +51,18 @@ const BARRIER_TIMEOUT_MS = 3000;
 const PREFIX = /^[A-Za-z0-9_.:-]{1,64}$/;
 
 /**
- * KEYS: epoch, seq, history. ARGV: fresh epoch, MAXLEN, pub/sub channel, header tail, payload JSON, TTL ms,
- * the publish command (`PUBLISH` or `SPUBLISH`), then any further channels to publish to. A missing
- * sequence means Redis lost its data (a restart without persistence, eviction): the old ids are
- * meaningless, so a new epoch starts and clients holding old ids get `sse:reset`.
+ * KEYS: epoch, seq, history, and the idempotency key when there is one. ARGV: fresh epoch, MAXLEN, pub/sub
+ * channel, header tail, payload JSON, TTL ms, the publish command (`PUBLISH` or `SPUBLISH`), the tail of the
+ * idempotency record (`time\nchannel`), then any further channels to publish to. A missing sequence means
+ * Redis lost its data (a restart without persistence, eviction): the old ids are meaningless, so a new
+ * epoch starts and clients holding old ids get `sse:reset`. A known idempotency key publishes nothing and
+ * answers `{'', 0, record}`.
  */
 const PUBLISH_SCRIPT = `
+if KEYS[4] then
+  local seen = redis.call('GET', KEYS[4])
+  if seen then return {'', 0, seen} end
+end
 local epoch = redis.call('GET', KEYS[1])
 if (not epoch) or redis.call('EXISTS', KEYS[2]) == 0 then
   epoch = ARGV[1]
@@ -67,8 +74,9 @@ local id = string.format('%d', seq)
 local message = '{"id":"' .. epoch .. '-' .. id .. '",' .. ARGV[4] .. '\\n' .. ARGV[5]
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], id .. '-0', 'm', message)
 redis.call('PEXPIRE', KEYS[3], ARGV[6])
+if KEYS[4] then redis.call('SET', KEYS[4], epoch .. '\\n' .. id .. '\\n' .. ARGV[8], 'PX', ARGV[6]) end
 redis.call(ARGV[7], ARGV[3], message)
-for i = 8, #ARGV do redis.call(ARGV[7], ARGV[i], message) end
+for i = 9, #ARGV do redis.call(ARGV[7], ARGV[i], message) end
 return {epoch, seq}
 `;
 
@@ -263,6 +271,8 @@ class RedisBus implements Bus {
   private readonly channelPrefix: string;
   /** Sharded mode: the channel prefix of pattern keys (`{prefix}:pt:`). */
   private readonly patternPrefix: string;
+  /** Keys of idempotent publishes (`{prefix}:idem:<key>`), kept as long as the history. */
+  private readonly idempotencyPrefix: string;
   private readonly controlChannel: string;
   /** Signals between the gateways of a deployment: every instance subscribes to it. */
   private readonly signalChannel: string;
@@ -312,6 +322,7 @@ class RedisBus implements Bus {
     this.keys = [`${tag}:epoch`, `${tag}:seq`, `${tag}:history`];
     this.channelPrefix = `${tag}:ch:`;
     this.patternPrefix = `${tag}:pt:`;
+    this.idempotencyPrefix = `${tag}:idem:`;
     this.controlChannel = `${tag}:ctl:${this.id}`;
     this.signalChannel = `${tag}:signal`;
     const sharded = options.sharded ?? (options.redis !== undefined && isCluster(options.redis));
@@ -372,9 +383,10 @@ class RedisBus implements Bus {
     });
   }
 
-  async publish(channel: string, data: unknown, options?: { users?: readonly string[] }): Promise<SseEvent> {
+  async publish(channel: string, data: unknown, options?: BusPublishOptions): Promise<SseEvent> {
     if (this.closed) throw new SseError('ERR_SSE_BUS_CLOSED', 'This Redis bus is closed; create a new one to publish.');
     const json = preparePublish(channel, data, options?.users);
+    const key = checkIdempotencyKey(options?.idempotencyKey);
     if (this.commands.status !== 'ready')
       throw unavailable(`publish to ${channel} (connection ${this.commands.status})`);
     const users = options?.users === undefined ? undefined : [...options.users];
@@ -385,7 +397,7 @@ class RedisBus implements Bus {
     let reply: unknown;
     try {
       reply = await withTimeout(
-        this.run(SCRIPTS.publish, this.keys, [
+        this.run(SCRIPTS.publish, key === undefined ? this.keys : [...this.keys, this.idempotencyPrefix + key], [
           createEpoch(),
           this.historySize,
           this.channelPrefix + channel,
@@ -393,7 +405,8 @@ class RedisBus implements Bus {
           json,
           this.historyTtlMs,
           this.publishCommand,
-          ...(this.sharded ? patternKeysOf(channel).map((key) => this.patternPrefix + key) : []),
+          `${time}\n${channel}`,
+          ...(this.sharded ? patternKeysOf(channel).map((prefix) => this.patternPrefix + prefix) : []),
         ]),
         COMMAND_TIMEOUT_MS,
         'publish',
@@ -408,7 +421,20 @@ class RedisBus implements Bus {
       }
       throw unavailable(`publish to ${channel}`, cause);
     }
-    const [epoch, seq] = reply as [string, number];
+    const [epoch, seq, seen] = reply as [string, number, string?];
+    if (seen !== undefined && key !== undefined) {
+      // Published before under this key: the first event's id, time and channel.
+      const [firstEpoch = '', firstSeq = '0', firstTime = '0', firstChannel = ''] = seen.split('\n');
+      const first = createEvent(
+        formatEventId(firstEpoch, Number(firstSeq)),
+        firstChannel,
+        json,
+        Number(firstTime),
+        users,
+        data,
+      );
+      return repeatedPublish(key, first, channel);
+    }
     return createEvent(formatEventId(epoch, seq), channel, json, time, users, data);
   }
 

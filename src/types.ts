@@ -37,9 +37,18 @@ export interface SseEvent<T = unknown> {
 export interface PublishOptions {
   /** Restrict the event to these principal ids. */
   users?: readonly string[];
+  /**
+   * Makes retrying a publish safe: a second publish with the same key on the same bus, within the bus's
+   * history age, publishes nothing and resolves to the first event (same id). Use one key per logical event,
+   * e.g. `${jobId}:${step}`. 1-200 characters. The memory bus remembers the last 10,000 keys.
+   */
+  idempotencyKey?: string;
   /** Publish on this bus instead of the default one. */
   bus?: Bus;
 }
+
+/** What a bus's `publish()` takes besides channel and data (a custom bus may ignore `idempotencyKey`). */
+export type BusPublishOptions = Pick<PublishOptions, 'users' | 'idempotencyKey'>;
 
 /** What a bus is asked to replay after a Last-Event-ID. */
 export interface ReplayQuery {
@@ -105,7 +114,7 @@ export interface Bus {
    * @param channel - a concrete channel (no wildcard).
    * @param data - a JSON-serialisable payload.
    */
-  publish(channel: string, data: unknown, options?: Pick<PublishOptions, 'users'>): Promise<SseEvent>;
+  publish(channel: string, data: unknown, options?: BusPublishOptions): Promise<SseEvent>;
   /** Receive every event this bus delivers to this process. Returns the unsubscribe function. */
   listen(listener: BusListener): () => void;
   /**

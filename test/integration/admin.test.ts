@@ -26,6 +26,34 @@ describe('admin routes below the stream path', () => {
     expect(event).toMatchObject({ id: res.body.id, channel: 'logs:a', data: { line: 'from http' } });
   });
 
+  it('a retried POST with the same Idempotency-Key (header or body) is published once', async () => {
+    const { url, open, gateway } = await startGateway({ channels: ['logs'], admin });
+    const stream = await open('channels=logs:a');
+    const post = () =>
+      request(url)
+        .post('/events/publish')
+        .set('x-admin', 'yes')
+        .set('Idempotency-Key', 'deploy-42')
+        .send({ channel: 'logs:a', data: 'deployed' })
+        .expect(201);
+    const first = await post();
+    const again = await post();
+    const inBody = await request(url)
+      .post('/events/publish')
+      .set('x-admin', 'yes')
+      .send({ channel: 'logs:a', data: 'deployed', idempotencyKey: 'deploy-42' })
+      .expect(201);
+    expect([again.body.id, inBody.body.id]).toEqual([first.body.id, first.body.id]);
+    await gateway.publish('logs:a', 'next');
+    expect(dataEvents(await stream.take(2)).map((e) => e.data)).toEqual(['deployed', 'next']);
+    const bad = await request(url)
+      .post('/events/publish')
+      .set('x-admin', 'yes')
+      .send({ channel: 'logs:a', data: 1, idempotencyKey: 7 })
+      .expect(400);
+    expect(bad.body.error.code).toBe('ERR_SSE_INVALID_DATA');
+  });
+
   it('works behind express.json() too', async () => {
     const { url, open } = await startGateway(
       { channels: ['logs'], admin },

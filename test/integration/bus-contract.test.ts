@@ -71,6 +71,28 @@ function busContract(name: string, setup: () => BusSetup): void {
       await expect(sender.signal({ type: 'nope', principalId: 'u1' } as never)).rejects.toThrow(/disconnect/);
     });
 
+    test('an idempotencyKey makes a retried publish (from any instance) a no-op: same id, delivered once', async () => {
+      const bus = await make();
+      const other = await make();
+      bus.watch('jobs:*');
+      await settled(bus);
+      const received = collect(bus);
+      const first = await bus.publish('jobs:j1', { step: 1 }, { idempotencyKey: 'j1:step1' });
+      const retried = await other.publish('jobs:j1', { step: 1 }, { idempotencyKey: 'j1:step1' });
+      expect(retried).toMatchObject({ id: first.id, channel: 'jobs:j1', time: first.time, data: { step: 1 } });
+      const next = await bus.publish('jobs:j1', { step: 2 }, { idempotencyKey: 'j1:step2' });
+      const probe = await bus.publish('jobs:end', 'end');
+      await received.find((e) => e.id === probe.id);
+      expect(received.events.map((e) => e.id)).toEqual([first.id, next.id, probe.id]);
+      await expect(bus.publish('jobs:j2', 1, { idempotencyKey: 'j1:step1' })).rejects.toMatchObject({
+        code: 'ERR_SSE_INVALID_DATA',
+        message: expect.stringMatching(/already used for an event on jobs:j1/),
+      });
+      await expect(bus.publish('jobs:j2', 1, { idempotencyKey: '' })).rejects.toMatchObject({
+        code: 'ERR_SSE_INVALID_DATA',
+      });
+    });
+
     test('publish resolves an SseEvent with id, channel, data, users and time', async () => {
       const bus = await make();
       const before = Date.now();

@@ -358,3 +358,22 @@ test('sharded mode on a Redis without sharded pub/sub: publish says what to chan
     await old.stop();
   }
 });
+
+test('a publish that timed out although Redis ran it, retried with its idempotencyKey, is delivered once', async () => {
+  sharded = false;
+  const [a, b] = instances(2) as [Bus, Bus];
+  b.watch('jobs:x');
+  await Promise.all([settled(a), settled(b)]);
+  const onB = collect(b);
+  // Writes wait for 2.5 s: the publish gives up after 2 s, but Redis runs it when the pause ends.
+  await server.cli('CLIENT', 'PAUSE', '2500', 'WRITE');
+  await expect(a.publish('jobs:x', 'once', { idempotencyKey: 'job-7' })).rejects.toMatchObject({
+    code: 'ERR_SSE_BUS_UNAVAILABLE',
+  });
+  const [delivered] = await onB.count(1, 5000);
+  const retried = await a.publish('jobs:x', 'once', { idempotencyKey: 'job-7' });
+  expect(retried.id).toBe(delivered?.id);
+  const probe = await a.publish('jobs:x', 'probe');
+  await onB.find((e) => e.id === probe.id);
+  expect(onB.events.map((e) => e.data)).toEqual(['once', 'probe']);
+}, 15_000);
