@@ -365,12 +365,12 @@ test('a publish that timed out although Redis ran it, retried with its idempoten
   b.watch('jobs:x');
   await Promise.all([settled(a), settled(b)]);
   const onB = collect(b);
-  // Writes wait for 2.5 s: the publish gives up after 2 s, but Redis runs it when the pause ends.
-  await server.cli('CLIENT', 'PAUSE', '2500', 'WRITE');
+  // Writes wait for 4 s: the publish gives up after 2 s, but Redis runs it when the pause ends.
+  await server.cli('CLIENT', 'PAUSE', '4000', 'WRITE');
   await expect(a.publish('jobs:x', 'once', { idempotencyKey: 'job-7' })).rejects.toMatchObject({
     code: 'ERR_SSE_BUS_UNAVAILABLE',
   });
-  const [delivered] = await onB.count(1, 5000);
+  const [delivered] = await onB.count(1, 8000);
   const retried = await a.publish('jobs:x', 'once', { idempotencyKey: 'job-7' });
   expect(retried.id).toBe(delivered?.id);
   const probe = await a.publish('jobs:x', 'probe');
