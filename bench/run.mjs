@@ -466,8 +466,9 @@ async function runSolo(target, label) {
   const perClient = new Array(CLIENTS).fill(0);
   perClient[0] = 1;
   const runs = [];
-  // One discarded run first: the first publishes to a fresh channel pay for JIT and lazy setup.
-  await deliver(target, { n: Math.min(P.soloN, 2000), channel: 'bench:solo', yieldEvery: 100, perClient });
+  // One discarded full-length run first: the first publishes pay for JIT and lazy setup, and right after
+  // thousands of connections were opened, for the garbage collection that their setup left behind.
+  await deliver(target, { n: P.soloN, channel: 'bench:solo', yieldEvery: 100, perClient });
   for (let r = 0; r < P.soloRepeats; r++) {
     const d = await deliver(target, { n: P.soloN, channel: 'bench:solo', yieldEvery: 100, perClient });
     runs.push(d);
