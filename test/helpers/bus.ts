@@ -1,3 +1,4 @@
+import { createMemoryBus } from '../../src/memory-bus';
 import type { Bus, SseEvent } from '../../src/types';
 
 /** Resolve when `check()` holds, polling on the event loop (for state with no event to wait on). */
@@ -71,5 +72,23 @@ export function collect(bus: Bus): Collector {
         () => 'a matching event',
       ),
     stop,
+  };
+}
+
+/**
+ * A custom Bus, as a user might write one: the core methods of a memory bus (no signals), with `replay`
+ * replaced when `override` gives one (it receives the memory bus to delegate to).
+ */
+export function customBus(override?: (inner: Bus) => Partial<Pick<Bus, 'replay'>>): Bus {
+  const inner = createMemoryBus();
+  const replay = override?.(inner).replay;
+  return {
+    id: inner.id,
+    publish: (channel, data, options) => inner.publish(channel, data, options),
+    listen: (listener) => inner.listen(listener),
+    watch: (topic) => inner.watch(topic),
+    replay: replay ?? ((id, query) => inner.replay(id, query)),
+    status: () => inner.status(),
+    close: () => inner.close(),
   };
 }

@@ -1,7 +1,8 @@
 import type { Request } from 'express';
 import request from 'supertest';
-import type { Bus, Principal, SseEvent } from '../../src';
+import type { Principal, SseEvent } from '../../src';
 import { createMemoryBus } from '../../src';
+import { customBus } from '../helpers/bus';
 import { closeAll, eventually, startGateway } from '../helpers/gateway';
 import { dataEvents } from '../helpers/sse-client';
 
@@ -238,17 +239,7 @@ describe('gateway.disconnect(principalId)', () => {
     expect(a.gateway.stats().connections + b.gateway.stats().connections).toBe(0);
 
     // A custom bus without signal(): the local gateway still disconnects.
-    const inner = createMemoryBus();
-    const plain: Bus = {
-      id: inner.id,
-      publish: (channel, data, opts) => inner.publish(channel, data, opts),
-      listen: (listener) => inner.listen(listener),
-      watch: (topic) => inner.watch(topic),
-      replay: (id, query) => inner.replay(id, query),
-      status: () => inner.status(),
-      close: () => inner.close(),
-    };
-    const c = await startGateway({ ...options, bus: plain });
+    const c = await startGateway({ ...options, bus: customBus() });
     const onC = await c.open('channels=logs:a', as('u1'));
     await c.gateway.disconnectEverywhere('u1');
     await onC.ended;

@@ -1,6 +1,5 @@
 import { connect, type Socket } from 'node:net';
-import type { Bus } from '../../src';
-import { createMemoryBus } from '../../src';
+import { customBus } from '../helpers/bus';
 import { closeAll, eventually, recordingLogger, startGateway } from '../helpers/gateway';
 import { dataEvents } from '../helpers/sse-client';
 
@@ -110,17 +109,12 @@ describe('resources', () => {
   });
 
   it('live events held during a slow replay count toward maxBufferedBytes: over it, the stream is closed', async () => {
-    const inner = createMemoryBus();
     let releaseReplay: () => void = () => {};
     let replayStarted: () => void = () => {};
     const started = new Promise<void>((resolve) => {
       replayStarted = resolve;
     });
-    const bus: Bus = {
-      id: inner.id,
-      publish: (channel, data, opts) => inner.publish(channel, data, opts),
-      listen: (listener) => inner.listen(listener),
-      watch: (topic) => inner.watch(topic),
+    const bus = customBus((inner) => ({
       async replay(id, query) {
         replayStarted();
         await new Promise<void>((resolve) => {
@@ -128,9 +122,7 @@ describe('resources', () => {
         });
         return inner.replay(id, query);
       },
-      status: () => inner.status(),
-      close: () => inner.close(),
-    };
+    }));
     const logger = recordingLogger();
     const { open, gateway } = await startGateway({
       channels: ['logs'],
