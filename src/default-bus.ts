@@ -3,7 +3,7 @@
  * open, or the process-wide memory bus when there is none.
  */
 import { createMemoryBus } from './memory-bus';
-import type { Bus, BusPublishOptions, PublishOptions, SseEvent } from './types';
+import type { Bus, PublishOptions, SseEvent } from './types';
 
 let processBus: Bus | undefined;
 const gatewayBuses: Bus[] = [];
@@ -42,16 +42,6 @@ export function defaultBus(): Bus {
  * });
  */
 export function publishEvent<T>(channel: string, data: T, options: PublishOptions = {}): Promise<SseEvent<T>> {
-  return (options.bus ?? defaultBus()).publish(channel, data, busOptions(options)) as Promise<SseEvent<T>>;
-}
-
-/** The options a bus's `publish()` takes, without `undefined` fields; none at all for a plain publish. */
-export function busOptions(options: PublishOptions): BusPublishOptions | undefined {
-  const { users, idempotencyKey } = options;
-  if (users === undefined && idempotencyKey === undefined) return undefined;
-  return idempotencyKey === undefined
-    ? { users }
-    : users === undefined
-      ? { idempotencyKey }
-      : { users, idempotencyKey };
+  // The bus reads `users` and `idempotencyKey` and ignores `bus`.
+  return (options.bus ?? defaultBus()).publish(channel, data, options) as Promise<SseEvent<T>>;
 }

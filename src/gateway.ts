@@ -9,7 +9,7 @@ import { mountAdminRoutes } from './admin-routes';
 import { ChannelIndex } from './channel-index';
 import { matchChannel, namespaceOf, parseTopic, type Topic } from './channels';
 import { Connection, type ConnectionHost } from './connection';
-import { busOptions, processMemoryBus, pushDefaultBus } from './default-bus';
+import { processMemoryBus, pushDefaultBus } from './default-bus';
 import { SseError } from './errors';
 import { type EncodedFrame, encodeEvent, encodeFrame } from './event';
 import { startEventStream } from './event-stream';
@@ -431,7 +431,7 @@ class Gateway implements ConnectionHost {
         ),
       );
     }
-    return this.bus.publish(channel, data, busOptions(options)) as Promise<SseEvent<T>>;
+    return this.bus.publish(channel, data, options) as Promise<SseEvent<T>>;
   }
 
   disconnect(principalId: string): number {

@@ -519,19 +519,24 @@ class RedisBus implements Bus {
     else this.accept(message);
   }
 
+  /** Call every listener with `value`; one that throws is logged and does not stop the others. */
+  private notify<T>(listeners: ReadonlySet<(value: T) => void>, value: T, what: string): void {
+    for (const listener of listeners) {
+      try {
+        listener(value);
+      } catch (cause) {
+        this.logger.error(`sse-gateway: a Redis bus ${what} threw`, cause);
+      }
+    }
+  }
+
   private onSignalMessage(message: string): void {
     const signal = decodeSignal(message);
     if (signal === null) {
       this.logger.warn('sse-gateway: ignored a malformed signal on the Redis bus', message.slice(0, 200));
       return;
     }
-    for (const listener of this.signalListeners) {
-      try {
-        listener(signal);
-      } catch (cause) {
-        this.logger.error('sse-gateway: a Redis bus signal listener threw', cause);
-      }
-    }
+    this.notify(this.signalListeners, signal, 'signal listener');
   }
 
   async signal(signal: BusSignal): Promise<void> {
@@ -574,13 +579,7 @@ class RedisBus implements Bus {
     if (header.origin === this.id) this.lag = Math.max(0, Date.now() - header.time);
     if (!this.interested(header.channel)) return;
     const event = createEvent(header.id, header.channel, decoded.dataJson, header.time, header.users);
-    for (const listener of this.listeners) {
-      try {
-        listener(event);
-      } catch (cause) {
-        this.logger.error('sse-gateway: a Redis bus listener threw', cause);
-      }
-    }
+    this.notify(this.listeners, event, 'listener');
   }
 
   private switchEpoch(epoch: string): void {
