@@ -1,5 +1,5 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,26 +32,34 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Resolve once the server answers PING with +PONG. */
-async function waitForPong(port: number, child: ChildProcess, timeoutMs = 10_000): Promise<void> {
+/**
+ * Resolve `true` once *our* server answers on `port` (its working directory is `dir`), `false` when the child
+ * exited first, e.g. because another test process took the port between `freePort()` and the bind. Checking
+ * the directory matters: otherwise a server started by a parallel test on the same port would answer for us.
+ */
+async function waitForOwnServer(port: number, child: ChildProcess, dir: string, timeoutMs = 10_000): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`redis-server on port ${port} exited with ${child.exitCode}`);
-    const ok = await new Promise<boolean>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return false;
+    const reply = await new Promise<string>((resolve) => {
       const socket = createConnection({ port, host: '127.0.0.1' });
-      let reply = '';
+      let text = '';
       socket.setTimeout(500, () => socket.destroy());
-      socket.on('connect', () => socket.write('PING\r\n'));
+      socket.on('connect', () => socket.write('CONFIG GET dir\r\n'));
       socket.on('data', (chunk) => {
-        reply += chunk.toString();
-        if (reply.includes('\r\n')) socket.end();
+        text += chunk.toString();
+        if (text.split('\r\n').length >= 6) socket.end();
       });
-      socket.on('close', () => resolve(reply.startsWith('+PONG')));
-      socket.on('error', () => resolve(false));
+      socket.on('close', () => resolve(text));
+      socket.on('error', () => resolve(''));
     });
-    if (ok) return;
-    if (Date.now() > deadline)
-      throw new Error(`redis-server on port ${port} did not answer PING within ${timeoutMs} ms`);
+    if (reply.includes(dir)) return true;
+    if (reply.startsWith('*')) {
+      // Someone else's server holds the port; ours is about to exit on its failed bind.
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      if (child.exitCode !== null || child.signalCode !== null) return false;
+    }
+    if (Date.now() > deadline) throw new Error(`redis-server on port ${port} did not answer within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
@@ -63,11 +71,12 @@ async function waitForPong(port: number, child: ChildProcess, timeoutMs = 10_000
  * @param extraArgs - more `redis-server` arguments, e.g. `['--cluster-enabled', 'yes']`.
  */
 export async function startRedisServer(extraArgs: string[] = [], fixedPort?: number): Promise<RedisServer> {
-  const port = fixedPort ?? (await freePort());
-  const dir = mkdtempSync(join(tmpdir(), 'sse-redis-'));
+  let port = fixedPort ?? (await freePort());
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), 'sse-redis-')));
   let child: ChildProcess;
 
-  const start = async () => {
+  /** Start on `port`; `false` when the port was taken first. */
+  const launch = async (): Promise<boolean> => {
     child = spawn(
       BINARY,
       ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extraArgs],
@@ -82,7 +91,13 @@ export async function startRedisServer(extraArgs: string[] = [], fixedPort?: num
         `Cannot start redis-server (${spawned.message}). The Redis tests need a local redis-server: \`sudo apt-get install redis-server\` (Debian/Ubuntu) or \`brew install redis\`.`,
       );
     }
-    await waitForPong(port, child);
+    return waitForOwnServer(port, child, dir);
+  };
+  const start = async () => {
+    for (let attempt = 1; !(await launch()); attempt++) {
+      if (fixedPort !== undefined || attempt >= 5) throw new Error(`redis-server could not bind port ${port}`);
+      port = await freePort();
+    }
   };
 
   const stop = async () => {
@@ -94,15 +109,20 @@ export async function startRedisServer(extraArgs: string[] = [], fixedPort?: num
 
   await start();
   return {
-    url: `redis://127.0.0.1:${port}`,
-    port,
+    get url() {
+      return `redis://127.0.0.1:${port}`;
+    },
+    get port() {
+      return port;
+    },
     async stop() {
       await stop();
       rmSync(dir, { recursive: true, force: true });
     },
     async restart() {
       await stop();
-      await start();
+      // Same port: that is the point of a restart.
+      if (!(await launch())) throw new Error(`redis-server could not bind port ${port} again`);
     },
     cli(...args) {
       return new Promise((resolve, reject) => {
