@@ -97,7 +97,8 @@ class MemoryBus implements Bus {
     const users = options?.users === undefined ? undefined : [...options.users];
     const event = createEvent(formatEventId(this.epoch, ++this.seq), channel, json, Date.now(), users, data);
     this.history?.set(this.seq, event);
-    if (key !== undefined) this.idempotent.set(key, event);
+    // As long as the history keeps events, which `retain()` may have raised since construction.
+    if (key !== undefined) this.idempotent.set(key, event, { ttl: this.history?.ttl ?? DEFAULT_HISTORY.ttlMs });
     this.emitter.emit('event', event);
     return Promise.resolve(event);
   }
