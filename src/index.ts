@@ -2,18 +2,24 @@
  * `@datashop/sse-gateway`: Server-Sent Events for Express backends-for-frontends.
  */
 
-export type { BridgeOptions, BridgeReconnectOptions, BridgeStatus, SubscriptionSource, UpstreamBridge } from './bridge';
-export { bridgeUpstream } from './bridge';
-export { publishEvent } from './default-bus';
-export type { SseErrorCode } from './errors';
-export { SseError } from './errors';
-export type { SseMessage } from './framing';
-export { formatComment, formatEvent } from './framing';
-export { sseMiddleware } from './gateway';
-export { createMemoryBus } from './memory-bus';
-export type { UpstreamFailureReason } from './proxy';
-export { sseProxy } from './proxy';
-export { createRedisBus } from './redis-bus';
-export type { ParsedSseEvent, SseParser, SseParserOptions } from './sse-parser';
-export { createSseParser, DEFAULT_MAX_EVENT_SIZE } from './sse-parser';
+export { publishEvent } from './bus/default-bus';
+export { createMemoryBus } from './bus/memory-bus';
+export { createRedisBus } from './bus/redis';
+export type { SseErrorCode } from './protocol/errors';
+export { SseError } from './protocol/errors';
+export type { SseMessage } from './protocol/framing';
+export { formatComment, formatEvent } from './protocol/framing';
+export type { ParsedSseEvent, SseParser, SseParserOptions } from './protocol/sse-parser';
+export { createSseParser, DEFAULT_MAX_EVENT_SIZE } from './protocol/sse-parser';
+export { sseMiddleware } from './server/gateway';
 export type * from './types';
+export type {
+  BridgeOptions,
+  BridgeReconnectOptions,
+  BridgeStatus,
+  SubscriptionSource,
+  UpstreamBridge,
+} from './upstream/bridge';
+export { bridgeUpstream } from './upstream/bridge';
+export type { UpstreamFailureReason } from './upstream/proxy';
+export { sseProxy } from './upstream/proxy';

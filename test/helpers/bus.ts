@@ -1,4 +1,4 @@
-import { createMemoryBus } from '../../src/memory-bus';
+import { createMemoryBus } from '../../src/bus/memory-bus';
 import type { Bus, SseEvent } from '../../src/types';
 
 /** Resolve when `check()` holds, polling on the event loop (for state with no event to wait on). */

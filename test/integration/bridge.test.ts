@@ -1,8 +1,8 @@
 import express from 'express';
-import { bridgeUpstream, type SubscriptionSource, type UpstreamBridge } from '../../src/bridge';
+import { createMemoryBus } from '../../src/bus/memory-bus';
 import { sseMiddleware } from '../../src/index';
-import { createMemoryBus } from '../../src/memory-bus';
 import type { Bus, Logger, SseEvent } from '../../src/types';
+import { bridgeUpstream, type SubscriptionSource, type UpstreamBridge } from '../../src/upstream/bridge';
 import { startServer } from '../helpers/server';
 import { dataEvents, openStream } from '../helpers/sse-client';
 import { type FakeUpstream, startUpstream } from '../helpers/upstream';

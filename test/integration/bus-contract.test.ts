@@ -2,9 +2,10 @@
  * One behavioural contract for every Bus implementation: the memory bus and the Redis bus must be
  * interchangeable behind the gateway.
  */
-import { parseEventId } from '../../src/event-id';
-import { createMemoryBus } from '../../src/memory-bus';
-import { createRedisBus } from '../../src/redis-bus';
+
+import { createMemoryBus } from '../../src/bus/memory-bus';
+import { createRedisBus } from '../../src/bus/redis';
+import { parseEventId } from '../../src/protocol/event-id';
 import type { Bus, ReplayQuery } from '../../src/types';
 import { collect, settled } from '../helpers/bus';
 import { type RedisServer, startRedisServer } from '../helpers/redis-server';

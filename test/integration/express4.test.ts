@@ -2,7 +2,7 @@ import compression from 'compression';
 // The same gateway mounted on Express 4 (installed as the `express4` alias).
 import express4 from 'express4';
 import request from 'supertest';
-import { sseProxy } from '../../src/proxy';
+import { sseProxy } from '../../src/upstream/proxy';
 import { closeAll, startGateway } from '../helpers/gateway';
 import { startServer } from '../helpers/server';
 import { dataEvents, openStream } from '../helpers/sse-client';

@@ -9,10 +9,10 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import express from 'express';
-import { bridgeUpstream } from '../../src/bridge';
-import { createMemoryBus } from '../../src/memory-bus';
-import { sseProxy } from '../../src/proxy';
+import { createMemoryBus } from '../../src/bus/memory-bus';
 import type { SseEvent } from '../../src/types';
+import { bridgeUpstream } from '../../src/upstream/bridge';
+import { sseProxy } from '../../src/upstream/proxy';
 import { startServer, type TestServer } from '../helpers/server';
 import { openStream } from '../helpers/sse-client';
 

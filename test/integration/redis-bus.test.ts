@@ -2,7 +2,7 @@
  * The Redis bus across instances and through failures, against a real redis-server.
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { createRedisBus } from '../../src/redis-bus';
+import { createRedisBus } from '../../src/bus/redis';
 import type { Bus, Logger, SseEvent } from '../../src/types';
 import { collect, settled, until } from '../helpers/bus';
 import { type RedisServer, startRedisServer } from '../helpers/redis-server';

@@ -2,7 +2,7 @@
  * The sharded Redis bus through a failover: the master owning the bus's slot is killed, its replica is
  * promoted, and a connected subscriber carries on with every event once, in order.
  */
-import { createRedisBus } from '../../src/redis-bus';
+import { createRedisBus } from '../../src/bus/redis';
 import type { Bus, SseEvent } from '../../src/types';
 import { collect, settled, until } from '../helpers/bus';
 import { eventually, type RedisCluster, startRedisCluster } from '../helpers/redis-cluster';

@@ -5,7 +5,7 @@
  * reaches the subscriber wherever ioredis connected it.
  */
 import type { Cluster } from 'ioredis';
-import { createRedisBus, keySlot } from '../../src/redis-bus';
+import { createRedisBus, keySlot } from '../../src/bus/redis';
 import type { Bus, SseEvent } from '../../src/types';
 import { collect, settled, until } from '../helpers/bus';
 import { type RedisCluster, startRedisCluster } from '../helpers/redis-cluster';

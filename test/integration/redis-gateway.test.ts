@@ -2,7 +2,7 @@
  * Two gateways, each on its own Redis bus, as two instances of a BFF behind a load balancer.
  */
 import type { Request } from 'express';
-import { createRedisBus } from '../../src/redis-bus';
+import { createRedisBus } from '../../src/bus/redis';
 import type { Bus, SseOptions } from '../../src/types';
 import { settled } from '../helpers/bus';
 import { closeAll, type GatewayHarness, onCleanup, startGateway } from '../helpers/gateway';

@@ -3,8 +3,9 @@
  * the middle of a sequenced stream of 1,000 events: a listener on another instance ends with every
  * event whose publish succeeded, exactly once, in publish order.
  */
-import { parseEventId } from '../../src/event-id';
-import { createRedisBus } from '../../src/redis-bus';
+
+import { createRedisBus } from '../../src/bus/redis';
+import { parseEventId } from '../../src/protocol/event-id';
 import type { Bus, SseEvent } from '../../src/types';
 import { collect, settled, until } from '../helpers/bus';
 import { type RedisServer, startRedisServer } from '../helpers/redis-server';

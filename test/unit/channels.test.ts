@@ -1,6 +1,6 @@
 import fc from 'fast-check';
-import { isChannel, matchChannel, parseTopic, patternKeysOf } from '../../src/channels';
-import { formatEventId, parseEventId } from '../../src/event-id';
+import { isChannel, matchChannel, parseTopic, patternKeysOf } from '../../src/protocol/channels';
+import { formatEventId, parseEventId } from '../../src/protocol/event-id';
 
 describe('channel grammar', () => {
   it.each(['logs', 'logs:ws123:wf456', 'a.b-c_d:E9', `logs:${'x'.repeat(128)}`])('accepts %s', (name) => {

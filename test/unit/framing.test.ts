@@ -1,6 +1,6 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import fc from 'fast-check';
-import { formatComment, formatDataEvent, formatEvent } from '../../src/framing';
+import { formatComment, formatDataEvent, formatEvent } from '../../src/protocol/framing';
 
 function parse(text: string): { events: EventSourceMessage[]; comments: string[]; retry?: number } {
   const events: EventSourceMessage[] = [];

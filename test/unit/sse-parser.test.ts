@@ -1,7 +1,7 @@
 import { createParser } from 'eventsource-parser';
 import fc from 'fast-check';
-import type { SseError } from '../../src/errors';
-import { createSseParser, type ParsedSseEvent, type SseParserOptions } from '../../src/sse-parser';
+import type { SseError } from '../../src/protocol/errors';
+import { createSseParser, type ParsedSseEvent, type SseParserOptions } from '../../src/protocol/sse-parser';
 
 interface Collected {
   events: ParsedSseEvent[];

@@ -2,10 +2,10 @@
  * Building events: validation at publish time, the payload encoded to JSON once, and the bytes on the
  * wire built at most once per event however many connections receive it.
  */
-import { isChannel } from './channels';
-import { SseError } from './errors';
-import { formatDataEvent } from './framing';
-import type { SseEvent } from './types';
+import { isChannel } from '../protocol/channels';
+import { SseError } from '../protocol/errors';
+import { formatDataEvent } from '../protocol/framing';
+import type { SseEvent } from '../types';
 
 /**
  * An event's bytes, built once: `chunk` is the frame as one HTTP/1.1 chunk (`<hex length>\r\n…\r\n`), for

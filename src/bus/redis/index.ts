@@ -22,11 +22,9 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
-import { parseTopic, patternKeysOf } from './channels';
-import { SseError } from './errors';
-import { checkIdempotencyKey, createEvent, preparePublish, repeatedPublish } from './event';
-import { createEpoch, formatEventId, parseEventId } from './event-id';
-import { checkSignal, decodeSignal } from './signal';
+import { parseTopic, patternKeysOf } from '../../protocol/channels';
+import { SseError } from '../../protocol/errors';
+import { formatEventId, parseEventId } from '../../protocol/event-id';
 import type {
   Bus,
   BusListener,
@@ -39,7 +37,10 @@ import type {
   ReplayQuery,
   ReplayResult,
   SseEvent,
-} from './types';
+} from '../../types';
+import { createEpoch } from '../epoch';
+import { checkIdempotencyKey, createEvent, preparePublish, repeatedPublish } from '../event';
+import { checkSignal, decodeSignal } from '../signal';
 
 /** Default shared history of a Redis bus: the last 10,000 events up to 10 minutes old. */
 export const DEFAULT_REDIS_HISTORY = Object.freeze({ size: 10_000, ttlMs: 600_000 });

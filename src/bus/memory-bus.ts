@@ -5,10 +5,8 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'eventemitter3';
 import { LRUCache } from 'lru-cache';
-import { SseError } from './errors';
-import { checkIdempotencyKey, createEvent, preparePublish, repeatedPublish } from './event';
-import { createEpoch, formatEventId, parseEventId } from './event-id';
-import { checkSignal } from './signal';
+import { SseError } from '../protocol/errors';
+import { formatEventId, parseEventId } from '../protocol/event-id';
 import type {
   Bus,
   BusListener,
@@ -20,7 +18,10 @@ import type {
   ReplayQuery,
   ReplayResult,
   SseEvent,
-} from './types';
+} from '../types';
+import { createEpoch } from './epoch';
+import { checkIdempotencyKey, createEvent, preparePublish, repeatedPublish } from './event';
+import { checkSignal } from './signal';
 
 /** Default history of a memory bus: the last 1,000 events up to 10 minutes old. */
 export const DEFAULT_HISTORY = Object.freeze({ size: 1000, ttlMs: 600_000 });

@@ -2,7 +2,7 @@
  * The channel index: connections keyed by exact channel and by pattern prefix, so a publish costs what
  * its audience costs, not what the number of open connections costs.
  */
-import { patternKeysOf } from './channels';
+import { patternKeysOf } from '../protocol/channels';
 import type { Connection } from './connection';
 
 /** Called when a topic gains its first connection (`active`) or loses its last. */

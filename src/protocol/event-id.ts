@@ -1,9 +1,9 @@
 /**
  * Event ids: `<epoch>-<sequence>`. The epoch names one sequence (a memory bus, or one Redis history);
  * the sequence grows by one per publish over every channel, so one Last-Event-ID covers a whole
- * connection and orders events across instances that share the epoch.
+ * connection and orders events across instances that share the epoch. Creating an epoch is the buses'
+ * business (`bus/epoch.ts`); this module only reads and writes ids, on both sides of the wire.
  */
-import { randomBytes } from 'node:crypto';
 
 /** A parsed event id. */
 export interface EventId {
@@ -12,11 +12,6 @@ export interface EventId {
 }
 
 const EVENT_ID = /^([a-z0-9]{1,32})-([0-9]{1,15})$/;
-
-/** A fresh epoch: base36 time plus randomness, never containing `-`. */
-export function createEpoch(): string {
-  return Date.now().toString(36) + randomBytes(4).toString('hex');
-}
 
 /**
  * Format an id.

@@ -8,8 +8,10 @@
  * events of the previous one are still being published.
  */
 import type { Readable } from 'node:stream';
-import { matchChannel, parseTopic, type Topic } from './channels';
-import { SseError } from './errors';
+import { matchChannel, parseTopic, type Topic } from '../protocol/channels';
+import { SseError } from '../protocol/errors';
+import { createSseParser, DEFAULT_MAX_EVENT_SIZE, type ParsedSseEvent } from '../protocol/sse-parser';
+import type { Bus, Logger, MaybePromise, UpstreamTlsOptions } from '../types';
 import {
   checkKeys,
   connectUpstream,
@@ -22,8 +24,6 @@ import {
   type UpstreamAgents,
   type UpstreamConnection,
 } from './proxy';
-import { createSseParser, DEFAULT_MAX_EVENT_SIZE, type ParsedSseEvent } from './sse-parser';
-import type { Bus, Logger, MaybePromise, UpstreamTlsOptions } from './types';
 
 /**
  * What the bridge needs from a gateway to follow its subscriptions: `sseMiddleware()`'s gateway fits.

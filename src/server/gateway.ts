@@ -4,17 +4,11 @@
 import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { LRUCache } from 'lru-cache';
-import { ANONYMOUS, Authorizer, createGate, resolvePrincipal } from './access';
-import { mountAdminRoutes } from './admin-routes';
-import { ChannelIndex } from './channel-index';
-import { matchChannel, namespaceOf, parseTopic, type Topic } from './channels';
-import { Connection, type ConnectionHost } from './connection';
-import { processMemoryBus, pushDefaultBus } from './default-bus';
-import { SseError } from './errors';
-import { type EncodedFrame, encodeEvent, encodeFrame } from './event';
-import { startEventStream } from './event-stream';
-import { formatComment, formatEvent, formatRetry } from './framing';
-import { type GatewayConfig, parseOptions } from './options';
+import { processMemoryBus, pushDefaultBus } from '../bus/default-bus';
+import { type EncodedFrame, encodeEvent, encodeFrame } from '../bus/event';
+import { matchChannel, namespaceOf, parseTopic, type Topic } from '../protocol/channels';
+import { SseError } from '../protocol/errors';
+import { formatComment, formatEvent, formatRetry } from '../protocol/framing';
 import type {
   Bus,
   Principal,
@@ -24,7 +18,14 @@ import type {
   SseGateway,
   SseOptions,
   SseStats,
-} from './types';
+} from '../types';
+import { ANONYMOUS, Authorizer, createGate, resolvePrincipal } from './access';
+import { mountAdminRoutes } from './admin-routes';
+import { ChannelIndex } from './channel-index';
+import { Connection, type ConnectionHost } from './connection';
+import { startEventStream } from './event-stream';
+import { internalError, sendError } from './http-errors';
+import { type GatewayConfig, parseOptions } from './options';
 
 const HEARTBEAT = encodeFrame(formatComment('heartbeat'));
 /** Listed names in an error are cut to this many, each to 140 characters, so a 10 KB query is not echoed back. */
@@ -32,16 +33,6 @@ const MAX_NAMED = 10;
 
 function preview(names: readonly string[]): string[] {
   return names.slice(0, MAX_NAMED).map((name) => (name.length > 140 ? `${name.slice(0, 140)}…` : name));
-}
-
-function sendError(res: Response, error: SseError, retryAfterSeconds?: number): void {
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  if (retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(retryAfterSeconds));
-  res.status(error.status).setHeader('Cache-Control', 'no-store');
-  res.json(error.toJSON());
 }
 
 /** The channel names a request asks for: `channels=a,b` (repeatable) and `channel=a` (repeatable). */
@@ -200,10 +191,7 @@ class Gateway implements ConnectionHost {
         );
       }
     } catch (error) {
-      return sendError(
-        res,
-        error instanceof SseError ? error : new SseError('ERR_SSE_CALLBACK_FAILED', 'Internal error.', 500),
-      );
+      return sendError(res, error instanceof SseError ? error : internalError());
     } finally {
       this.pending--;
     }
@@ -518,7 +506,7 @@ export function sseMiddleware(options: SseOptions): SseGateway {
   router.get(path, (req, res) => {
     gateway.handle(req, res).catch((cause: unknown) => {
       gateway.config.logger.error('sse-gateway: unexpected error while opening a stream', cause);
-      sendError(res, new SseError('ERR_SSE_CALLBACK_FAILED', 'Internal error.', 500));
+      sendError(res, internalError());
     });
   });
   if (gateway.config.admin) mountAdminRoutes(router, gateway, gateway.config);

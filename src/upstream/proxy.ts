@@ -15,11 +15,11 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { pipeline, type Readable, type Transform } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate, constants as zlibConstants } from 'node:zlib';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { SseError } from './errors';
-import { startEventStream } from './event-stream';
-import { formatComment, formatEvent, formatRetry } from './framing';
-import { createSseParser, DEFAULT_MAX_EVENT_SIZE, type ParsedSseEvent } from './sse-parser';
-import type { Logger, MaybePromise, ProxyOptions, UpstreamTlsOptions } from './types';
+import { SseError } from '../protocol/errors';
+import { formatComment, formatEvent, formatRetry } from '../protocol/framing';
+import { createSseParser, DEFAULT_MAX_EVENT_SIZE, type ParsedSseEvent } from '../protocol/sse-parser';
+import { startEventStream } from '../server/event-stream';
+import type { Logger, MaybePromise, ProxyOptions, UpstreamTlsOptions } from '../types';
 
 /** Why an upstream connection did not yield an event stream; sent as `reason` in `sse:error`. */
 export type UpstreamFailureReason =

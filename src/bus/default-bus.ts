@@ -2,8 +2,9 @@
  * The default bus for `publishEvent()`: the bus of the most recently created gateway that is still
  * open, or the process-wide memory bus when there is none.
  */
+
+import type { Bus, PublishOptions, SseEvent } from '../types';
 import { createMemoryBus } from './memory-bus';
-import type { Bus, PublishOptions, SseEvent } from './types';
 
 let processBus: Bus | undefined;
 const gatewayBuses: Bus[] = [];

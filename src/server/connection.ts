@@ -5,10 +5,10 @@
 import { OutgoingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Response } from 'express';
-import type { Topic } from './channels';
-import { type EncodedFrame, encodeEvent, encodeFrame } from './event';
-import { parseEventId } from './event-id';
-import type { MaybePromise, Principal, SseEvent } from './types';
+import { type EncodedFrame, encodeEvent, encodeFrame } from '../bus/event';
+import type { Topic } from '../protocol/channels';
+import { parseEventId } from '../protocol/event-id';
+import type { MaybePromise, Principal, SseEvent } from '../types';
 
 /** The per-event verdict of the ACL for one connection. */
 export type Gate = (connection: Connection, event: SseEvent) => MaybePromise<boolean>;

@@ -4,11 +4,11 @@
  */
 import type { Request } from 'express';
 import { LRUCache } from 'lru-cache';
-import type { Topic } from './channels';
+import type { Topic } from '../protocol/channels';
+import { SseError } from '../protocol/errors';
+import type { MaybePromise, Principal, SseEvent } from '../types';
 import type { Connection, Gate } from './connection';
-import { SseError } from './errors';
 import type { GatewayConfig } from './options';
-import type { MaybePromise, Principal, SseEvent } from './types';
 
 /** The principal of connections made without authentication. */
 export const ANONYMOUS: Principal = Object.freeze({ id: 'anonymous', anonymous: true });

@@ -1,10 +1,19 @@
 /**
- * Options: parsed once at creation into a complete internal config. Wrong values throw a TypeError
- * that says how to fix them; odd-but-valid ones are reported through the logger.
+ * Options of `sseMiddleware()`: parsed once at creation into a complete internal config, in the dialect of
+ * `util/validate` (wrong values throw an `OptionError`, a TypeError saying how to fix them); odd-but-valid
+ * ones are reported through the logger.
  */
 import type { Request } from 'express';
-import { isSegment } from './channels';
-import type { Bus, ChannelPolicy, Logger, MaybePromise, Principal, SseEvent, SseOptions } from './types';
+import { isSegment } from '../protocol/channels';
+import type { Bus, ChannelPolicy, Logger, MaybePromise, Principal, SseEvent, SseOptions } from '../types';
+import {
+  checkKeys,
+  integer,
+  isPlainObject,
+  OptionError,
+  optionalFunction,
+  logger as parseLogger,
+} from '../util/validate';
 
 /** The complete, validated configuration a gateway runs on. */
 export interface GatewayConfig {
@@ -61,86 +70,17 @@ const LIMIT_KEYS = [
 const REPLAY_KEYS = ['size', 'ttlMs'] as const;
 const ADMIN_KEYS = ['authorize', 'maxBodyBytes'] as const;
 
-/** Well-known misspellings that edit distance would not find. */
-const ALIASES: Readonly<Record<string, string>> = {
-  heartbeat: 'heartbeatMs',
-  heartbeatInterval: 'heartbeatMs',
-  retry: 'retryMs',
-  auth: 'authentication',
-  authenticate: 'authentication',
-  scoping: 'userScoping',
-  acl: 'authorize',
-  route: 'path',
-  namespaces: 'channels',
-};
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let previous = row[0] as number;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const current = row[j] as number;
-      row[j] = Math.min(current + 1, (row[j - 1] as number) + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
-      previous = current;
-    }
-  }
-  return row[b.length] as number;
-}
-
-function suggest(key: string, known: readonly string[]): string {
-  const alias = ALIASES[key];
-  if (alias && known.includes(alias)) return `; did you mean \`${alias}\`?`;
-  let best: string | undefined;
-  let bestDistance = 4;
-  for (const candidate of known) {
-    const distance = editDistance(key.toLowerCase(), candidate.toLowerCase());
-    if (distance < bestDistance) {
-      best = candidate;
-      bestDistance = distance;
-    }
-  }
-  return best ? `; did you mean \`${best}\`?` : `; known options are ${known.map((k) => `\`${k}\``).join(', ')}.`;
-}
-
-function checkKeys(where: string, value: object, known: readonly string[]): void {
-  for (const key of Object.keys(value)) {
-    if (!known.includes(key)) throw new TypeError(`${where}: unknown option \`${key}\`${suggest(key, known)}`);
-  }
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function integer(where: string, value: unknown, fallback: number, min: number, allowInfinity = false): number {
-  if (value === undefined) return fallback;
-  if (allowInfinity && value === Number.POSITIVE_INFINITY) return value;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    throw new TypeError(
-      `${where} must be an integer >= ${min}${allowInfinity ? ' (or Infinity)' : ''} (received ${JSON.stringify(value) ?? String(value)}).`,
-    );
-  }
-  return value;
-}
-
-function optionalFunction<F>(where: string, value: unknown): F | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'function') throw new TypeError(`${where} must be a function (received ${typeof value}).`);
-  return value as F;
-}
-
 function parsePolicy(namespace: string, value: unknown): ChannelPolicy {
   const where = `sseMiddleware: channels.${namespace}`;
   if (value === true || value === undefined) return {};
   if (!isPlainObject(value))
-    throw new TypeError(`${where} must be a ChannelPolicy object ({ authorize?, filter?, userScoped?, replay? }).`);
+    throw new OptionError(`${where} must be a ChannelPolicy object ({ authorize?, filter?, userScoped?, replay? }).`);
   checkKeys(where, value, POLICY_KEYS);
   if (value.userScoped !== undefined && typeof value.userScoped !== 'boolean') {
-    throw new TypeError(`${where}.userScoped must be a boolean.`);
+    throw new OptionError(`${where}.userScoped must be a boolean.`);
   }
   if (value.replay !== undefined && typeof value.replay !== 'boolean') {
-    throw new TypeError(`${where}.replay must be a boolean (false: events of this namespace are not replayed).`);
+    throw new OptionError(`${where}.replay must be a boolean (false: events of this namespace are not replayed).`);
   }
   optionalFunction(`${where}.authorize`, value.authorize);
   optionalFunction(`${where}.filter`, value.filter);
@@ -155,42 +95,26 @@ function parseNamespaces(value: unknown): Map<string, ChannelPolicy> {
       ? Object.entries(value)
       : [];
   if (!Array.isArray(value) && !isPlainObject(value)) {
-    throw new TypeError(
+    throw new OptionError(
       "sseMiddleware: `channels` is required: a list of namespaces (['logs', 'metrics']) or a map of namespace to policy ({ alerts: { userScoped: true } }).",
     );
   }
   for (const [name, policy] of entries) {
     if (typeof name !== 'string' || !isSegment(name)) {
-      throw new TypeError(
+      throw new OptionError(
         `sseMiddleware: channel namespace ${JSON.stringify(name)} is invalid; use 1-128 characters of [A-Za-z0-9_.-] (no ':' or '*').`,
       );
     }
     namespaces.set(name, parsePolicy(name, policy));
   }
-  if (namespaces.size === 0) throw new TypeError('sseMiddleware: `channels` must name at least one namespace.');
+  if (namespaces.size === 0) throw new OptionError('sseMiddleware: `channels` must name at least one namespace.');
   return namespaces;
 }
 
-function parseLogger(value: unknown): Logger {
-  if (value === undefined) return console;
-  if (!isPlainObject(value) || typeof value.warn !== 'function' || typeof value.error !== 'function') {
-    throw new TypeError('sseMiddleware: `logger` must have `warn` and `error` methods (console works).');
-  }
-  return value as unknown as Logger;
-}
-
 function isBus(value: unknown): value is Bus {
-  return (
-    isPlainObjectLike(value) &&
-    typeof value.publish === 'function' &&
-    typeof value.listen === 'function' &&
-    typeof value.watch === 'function' &&
-    typeof value.replay === 'function'
-  );
-}
-
-function isPlainObjectLike(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null;
+  if (typeof value !== 'object' || value === null) return false;
+  const bus = value as Partial<Record<keyof Bus, unknown>>;
+  return ['publish', 'listen', 'watch', 'replay'].every((name) => typeof bus[name as keyof Bus] === 'function');
 }
 
 /**
@@ -200,27 +124,29 @@ function isPlainObjectLike(value: unknown): value is Record<string, unknown> {
  */
 export function parseOptions(options: SseOptions): GatewayConfig {
   if (!isPlainObject(options)) {
-    throw new TypeError("sseMiddleware(options) needs an options object, e.g. sseMiddleware({ channels: ['logs'] }).");
+    throw new OptionError(
+      "sseMiddleware(options) needs an options object, e.g. sseMiddleware({ channels: ['logs'] }).",
+    );
   }
   checkKeys('sseMiddleware', options, OPTION_KEYS);
   const path = options.path ?? '/events';
   if (typeof path !== 'string' || !path.startsWith('/') || path.length < 1) {
-    throw new TypeError(
+    throw new OptionError(
       `sseMiddleware: \`path\` must be a string starting with '/' (received ${JSON.stringify(path)}).`,
     );
   }
   const namespaces = parseNamespaces(options.channels);
   const authentication = options.authentication ?? false;
   if (typeof authentication !== 'boolean' && typeof authentication !== 'function') {
-    throw new TypeError(
+    throw new OptionError(
       'sseMiddleware: `authentication` must be false, true (use req.user) or a function (req) => principal.',
     );
   }
   if (options.userScoping !== undefined && typeof options.userScoping !== 'boolean') {
-    throw new TypeError('sseMiddleware: `userScoping` must be a boolean.');
+    throw new OptionError('sseMiddleware: `userScoping` must be a boolean.');
   }
   if (options.bus !== undefined && !isBus(options.bus)) {
-    throw new TypeError('sseMiddleware: `bus` must be a Bus, e.g. createMemoryBus() or createRedisBus({ url }).');
+    throw new OptionError('sseMiddleware: `bus` must be a Bus, e.g. createMemoryBus() or createRedisBus({ url }).');
   }
   const retryMs = integer('sseMiddleware: `retryMs`', options.retryMs, 5000, 0);
   const heartbeatMs = integer('sseMiddleware: `heartbeatMs`', options.heartbeatMs, 25_000, 1);
@@ -234,10 +160,10 @@ export function parseOptions(options: SseOptions): GatewayConfig {
       size: integer('sseMiddleware: `replay.size`', options.replay.size, 1000, 1),
       ttlMs: integer('sseMiddleware: `replay.ttlMs`', options.replay.ttlMs, 600_000, 1),
     };
-  } else throw new TypeError('sseMiddleware: `replay` must be { size?, ttlMs? } or false.');
+  } else throw new OptionError('sseMiddleware: `replay` must be { size?, ttlMs? } or false.');
 
   const rawLimits = options.limits ?? {};
-  if (!isPlainObject(rawLimits)) throw new TypeError('sseMiddleware: `limits` must be an object.');
+  if (!isPlainObject(rawLimits)) throw new OptionError('sseMiddleware: `limits` must be an object.');
   checkKeys('sseMiddleware: limits', rawLimits, LIMIT_KEYS);
   const limits = {
     maxConnections: integer(
@@ -279,7 +205,7 @@ export function parseOptions(options: SseOptions): GatewayConfig {
   let admin: GatewayConfig['admin'];
   if (options.admin !== undefined) {
     if (!isPlainObject(options.admin) || typeof options.admin.authorize !== 'function') {
-      throw new TypeError(
+      throw new OptionError(
         'sseMiddleware: `admin` needs an `authorize(req)` function deciding who may read stats and publish over HTTP.',
       );
     }
@@ -290,7 +216,7 @@ export function parseOptions(options: SseOptions): GatewayConfig {
     };
   }
 
-  const logger = parseLogger(options.logger);
+  const logger = parseLogger('sseMiddleware', options.logger);
   const config: GatewayConfig = {
     path: path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path,
     namespaces,

@@ -1,7 +1,7 @@
 /**
  * Bus signals: control messages between the gateways that share a bus (see {@link BusSignal}).
  */
-import type { BusSignal } from './types';
+import type { BusSignal } from '../types';
 
 /** `signal` if it is a well-formed {@link BusSignal}, else `null`. */
 export function asSignal(signal: unknown): BusSignal | null {

@@ -2,18 +2,17 @@
  * Opt-in admin routes below the stream path: `GET {path}/stats` and `POST {path}/publish`.
  */
 import type { Request, Response, Router } from 'express';
-import { SseError } from './errors';
+import { SseError } from '../protocol/errors';
+import type { PublishOptions, SseEvent, SseStats } from '../types';
+import { internalError, sendError } from './http-errors';
 import type { GatewayConfig } from './options';
-import type { PublishOptions, SseEvent, SseStats } from './types';
 
 interface AdminTarget {
   publish(channel: string, data: unknown, options?: Omit<PublishOptions, 'bus'>): Promise<SseEvent>;
   stats(): SseStats;
 }
 
-function fail(res: Response, error: SseError): void {
-  res.status(error.status).json(error.toJSON());
-}
+const fail = sendError;
 
 /** Read a JSON body up to `limit` bytes, unless a body parser already did. */
 async function readJson(req: Request, limit: number): Promise<unknown> {
@@ -51,7 +50,7 @@ export function mountAdminRoutes(router: Router, gateway: AdminTarget, config: G
       fail(res, new SseError('ERR_SSE_FORBIDDEN', 'Not allowed to use the admin routes of this stream.', 403));
     } catch (cause) {
       config.logger.error('sse-gateway: admin.authorize threw', cause);
-      fail(res, new SseError('ERR_SSE_CALLBACK_FAILED', 'Internal error.', 500));
+      fail(res, internalError());
     }
     return false;
   };

@@ -3,7 +3,6 @@
  * interpretation". The proxy and the bridge read untrusted upstream bytes through it, so it is bounded:
  * a line or an event larger than `maxEventSize` is reported and skipped instead of growing memory.
  */
-import { TextDecoder } from 'node:util';
 import { SseError } from './errors';
 
 /** One dispatched event, as a browser's `EventSource` would see it. */
@@ -83,7 +82,7 @@ export function createSseParser(options: SseParserOptions): SseParser {
   }
   const { onEvent, onRetry, onComment, onBareId, onError } = options;
 
-  let decoder: TextDecoder | undefined;
+  let decoder: InstanceType<typeof TextDecoder> | undefined;
   let atStart = true;
   /** The incomplete last line of what was fed so far. */
   let pending = '';
