@@ -243,6 +243,36 @@ export interface SseAdminOptions {
   maxBodyBytes?: number;
 }
 
+/**
+ * One record of the audit trail (the `audit` option): a stream opened, ended, or was refused. It never holds
+ * a token, a cookie or a header value.
+ */
+export interface AuditEntry {
+  readonly type: 'connect' | 'disconnect' | 'reject';
+  /** When it happened, milliseconds since the epoch. */
+  readonly time: number;
+  /** The stream's id (`connect`, `disconnect`). */
+  readonly connectionId?: string;
+  /** Who, when known (a request refused before authentication has none). */
+  readonly principalId?: string;
+  /** The channels and patterns the stream had or asked for. */
+  readonly channels: readonly string[];
+  /** The client's address as Express sees it (`req.ip`, which honours `trust proxy`). */
+  readonly ip: string | undefined;
+  /** `disconnect`: how long the stream was open. */
+  readonly durationMs?: number;
+  /** `reject`: the HTTP status sent. */
+  readonly status?: number;
+  /** `reject`: the `ERR_SSE_*` code sent. */
+  readonly code?: string;
+}
+
+/** Options of `gateway.drain()`. */
+export interface DrainOptions {
+  /** Spread the ends of open streams over this many ms. Defaults to `10000`. */
+  timeoutMs?: number;
+}
+
 /** Options of `sseMiddleware()`. */
 export interface SseOptions {
   /** Route of the stream. Defaults to `/events`. */
@@ -276,6 +306,15 @@ export interface SseOptions {
   admin?: SseAdminOptions;
   /** Where warnings and callback errors go. Defaults to `console`. */
   logger?: Logger;
+  /**
+   * `GET {path}/health/live` and `GET {path}/health/ready` for probes; `false` turns both off. Defaults to `true`.
+   */
+  health?: boolean;
+  /**
+   * Called once per stream `connect`, `disconnect` and `reject`, synchronously; keep it fast (queue to your log
+   * pipeline). A throw is logged and ignored.
+   */
+  audit?: (entry: AuditEntry) => void;
 }
 
 /** Figures from `gateway.stats()`. */
@@ -300,8 +339,20 @@ export interface SseStats {
   readonly slowClosed: number;
   /** Connections ended for reaching `limits.maxConnectionAgeMs`. */
   readonly expired: number;
+  /** Streams opened since creation. */
+  readonly opened: number;
+  /** Stream requests refused since creation, by `ERR_SSE_*` code. */
+  readonly rejected: Readonly<Record<string, number>>;
+  /** Last-Event-ID replays since creation: served (`replayed`) or answered with `sse:reset` (`reset`). */
+  readonly replays: { readonly replayed: number; readonly reset: number };
+  /** Events written by replays since creation. */
+  readonly replayedEvents: number;
+  /** Channels refused by `authorize` (or user scoping) since creation, by namespace. */
+  readonly denied: Readonly<Record<string, number>>;
   /** True after `close()`. */
   readonly closing: boolean;
+  /** True from `drain()` on. */
+  readonly draining: boolean;
   /** Bus health. */
   readonly bus: BusStatus;
 }
@@ -314,6 +365,14 @@ export interface SseGateway extends Router {
   stats(): SseStats;
   /** End every stream, answer later requests with 503, close a bus the gateway created. Idempotent. */
   close(): Promise<void>;
+  /**
+   * Move every stream to another instance before a shutdown: readiness turns 503 at once, new stream requests
+   * are sent away (an EventSource gets 200, a jittered `retry:` and an immediate end, so it comes back through
+   * the load balancer; other requests get 503 with `Retry-After`), and open streams are ended spread over
+   * `timeoutMs`, each told to come back after a jittered `retry:`; their browsers resume elsewhere with
+   * Last-Event-ID. Resolves when the last stream has ended. Follow it with `close()` and `server.close()`.
+   */
+  drain(options?: DrainOptions): Promise<void>;
   /**
    * Be told when a channel or pattern gains its first local stream (`active: true`) or loses its last,
    * e.g. to start an upstream bridge on demand. Returns the unsubscribe function.

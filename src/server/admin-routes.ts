@@ -40,13 +40,15 @@ export async function readJson(req: Request, limit: number): Promise<unknown> {
   }
 }
 
-/** Mount the admin routes on `router`. */
-export function mountAdminRoutes(router: Router, gateway: AdminTarget, config: GatewayConfig): void {
+/** Resolves true when `admin.authorize` lets `req` in; otherwise it has answered 403 (or 500) and resolves false. */
+export type AdminGuard = (req: Request, res: Response) => Promise<boolean>;
+
+/** The check in front of every admin route. */
+export function adminGuard(config: GatewayConfig): AdminGuard {
   const admin = config.admin;
-  if (admin === undefined) return;
-  const allowed = async (req: Request, res: Response): Promise<boolean> => {
+  return async (req, res) => {
     try {
-      if ((await admin.authorize(req)) === true) return true;
+      if (admin !== undefined && (await admin.authorize(req)) === true) return true;
       fail(res, new SseError('ERR_SSE_FORBIDDEN', 'Not allowed to use the admin routes of this stream.', 403));
     } catch (cause) {
       config.logger.error('sse-gateway: admin.authorize threw', cause);
@@ -54,6 +56,13 @@ export function mountAdminRoutes(router: Router, gateway: AdminTarget, config: G
     }
     return false;
   };
+}
+
+/** Mount the admin routes on `router`. */
+export function mountAdminRoutes(router: Router, gateway: AdminTarget, config: GatewayConfig): void {
+  const admin = config.admin;
+  if (admin === undefined) return;
+  const allowed = adminGuard(config);
 
   router.get(`${config.path}/stats`, async (req, res) => {
     if (await allowed(req, res)) res.set('Cache-Control', 'no-store').json(gateway.stats());

@@ -5,8 +5,9 @@
  */
 import type { Request } from 'express';
 import { isSegment } from '../protocol/channels';
-import type { Bus, ChannelPolicy, Logger, MaybePromise, Principal, SseEvent, SseOptions } from '../types';
+import type { AuditEntry, Bus, ChannelPolicy, Logger, MaybePromise, Principal, SseEvent, SseOptions } from '../types';
 import {
+  boolean as booleanOption,
   checkKeys,
   integer,
   isPlainObject,
@@ -40,6 +41,8 @@ export interface GatewayConfig {
     | { readonly authorize: (req: Request) => MaybePromise<boolean>; readonly maxBodyBytes: number }
     | undefined;
   readonly logger: Logger;
+  readonly health: boolean;
+  readonly audit: ((entry: AuditEntry) => void) | undefined;
 }
 
 const OPTION_KEYS = [
@@ -57,6 +60,8 @@ const OPTION_KEYS = [
   'limits',
   'admin',
   'logger',
+  'health',
+  'audit',
 ] as const;
 const POLICY_KEYS = ['authorize', 'filter', 'userScoped', 'replay'] as const;
 const LIMIT_KEYS = [
@@ -232,6 +237,8 @@ export function parseOptions(options: SseOptions): GatewayConfig {
     limits,
     admin,
     logger,
+    health: booleanOption('sseMiddleware: `health`', options.health, true),
+    audit: optionalFunction('sseMiddleware: `audit`', options.audit),
   };
   warnOddOptions(config);
   return config;

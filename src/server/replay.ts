@@ -26,6 +26,8 @@ export interface ReplaySource {
   readonly window: { readonly size: number; readonly ttlMs: number } | false;
   /** False for channels of namespaces with `replay: false`. */
   replayable(channel: string): boolean;
+  /** Told of every replay's outcome: `events` replayed, or the reason of the reset. */
+  replayDone(outcome: { readonly events: number } | { readonly reset: ResetReason }): void;
 }
 
 /** The `sse:reset` frame for `reason` (and, for channels added to an open stream, which ones). */
@@ -86,13 +88,17 @@ export async function replayInto(
     const match = (channel: string): boolean => source.replayable(channel) && covers(channel);
     try {
       const result = await source.bus.replay(lastEventId, { maxCount: window.size, maxAgeMs: window.ttlMs, match });
-      if (result.ok) return connection.release(result.events, result.head, match);
+      if (result.ok) {
+        source.replayDone({ events: result.events.length });
+        return connection.release(result.events, result.head, match);
+      }
       reason = result.reason;
     } catch (cause) {
       source.logger.error('sse-gateway: replay failed; sending sse:reset', cause);
       reason = 'unavailable';
     }
   }
+  source.replayDone({ reset: reason });
   connection.writeRaw(resetFrame(reason, resetChannels));
   connection.release([], undefined);
 }
