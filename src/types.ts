@@ -290,8 +290,17 @@ export interface SseOptions {
   authorize?(principal: Principal, channel: string, req: Request): MaybePromise<boolean>;
   /** Per-event ACL, for every event before it is written to a connection. */
   filter?(principal: Principal, event: SseEvent): MaybePromise<boolean>;
-  /** How long `authorize` answers are cached per principal and channel, in ms; `0` disables. Defaults to `5000`. */
+  /**
+   * How long an `authorize` allow is cached, in ms; `0` disables. Denials are never cached. Defaults to `5000`.
+   */
   authorizeCacheMs?: number;
+  /**
+   * What besides the principal's id a cached `authorize` decision is keyed by; return `undefined` to not cache
+   * this request's decisions. Use it when `authorize` reads the request (a tenant header, a session) and the
+   * principal object does not say it. Defaults to a digest of the whole principal object, so principals that
+   * differ in any field (tenant, roles, session) never share a decision.
+   */
+  authorizeCacheKey?(principal: Principal, req: Request): string | undefined;
   /** The bus. Defaults to the process-wide memory bus. */
   bus?: Bus;
   /** Heartbeat comment interval in ms. Defaults to `25000`. */

@@ -25,6 +25,7 @@ export interface GatewayConfig {
   readonly authorize: ((principal: Principal, channel: string, req: Request) => MaybePromise<boolean>) | undefined;
   readonly filter: ((principal: Principal, event: SseEvent) => MaybePromise<boolean>) | undefined;
   readonly authorizeCacheMs: number;
+  readonly authorizeCacheKey: ((principal: Principal, req: Request) => string | undefined) | undefined;
   readonly bus: Bus | undefined;
   readonly heartbeatMs: number;
   readonly retryMs: number;
@@ -53,6 +54,7 @@ const OPTION_KEYS = [
   'authorize',
   'filter',
   'authorizeCacheMs',
+  'authorizeCacheKey',
   'bus',
   'heartbeatMs',
   'retryMs',
@@ -230,6 +232,7 @@ export function parseOptions(options: SseOptions): GatewayConfig {
     authorize: optionalFunction('sseMiddleware: `authorize`', options.authorize),
     filter: optionalFunction('sseMiddleware: `filter`', options.filter),
     authorizeCacheMs: integer('sseMiddleware: `authorizeCacheMs`', options.authorizeCacheMs, 5000, 0),
+    authorizeCacheKey: optionalFunction('sseMiddleware: `authorizeCacheKey`', options.authorizeCacheKey),
     bus: options.bus,
     heartbeatMs,
     retryMs,

@@ -40,14 +40,24 @@ export async function handleStreamRequest(gateway: Gateway, req: Request, res: R
   const done = admission.begin();
   let principal: Principal | undefined;
   try {
-    principal = await resolvePrincipal(config, req);
-    const denied = await gateway.authorizer.denied(principal, topics, req);
-    if (denied.length > 0) return gateway.reject(req, res, forbiddenChannels(denied), names, principal);
+    // A disconnect() of this principal while its callbacks ran invalidates their answers: decide once more.
+    for (let attempt = 0; attempt < 2; attempt++) {
+      principal = await resolvePrincipal(config, req);
+      const generation = gateway.authorizer.generation(principal.id);
+      const denied = await gateway.authorizer.denied(principal, topics, req);
+      if (denied.length > 0) return gateway.reject(req, res, forbiddenChannels(denied), names, principal);
+      if (gateway.authorizer.generation(principal.id) === generation) break;
+      if (attempt === 1) {
+        const revoked = new SseError('ERR_SSE_UNAUTHENTICATED', 'The session changed while the stream opened.', 401);
+        return gateway.reject(req, res, revoked, names, principal);
+      }
+    }
   } catch (error) {
     return gateway.reject(req, res, error instanceof SseError ? error : internalError(), names, principal);
   } finally {
     done();
   }
+  if (principal === undefined) return;
 
   // The client may have gone, or the gateway closed, while callbacks ran.
   if (res.destroyed || req.destroyed || res.writableEnded) return;

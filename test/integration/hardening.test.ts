@@ -1,0 +1,130 @@
+/**
+ * Hardening of access control (issue 12): what a multi-tenant BFF, a logout racing a connect and an
+ * OIDC-shaped principal did to it.
+ */
+import type { Request } from 'express';
+import request from 'supertest';
+import type { Principal } from '../../src/types';
+import { closeAll, recordingLogger, startGateway } from '../helpers/gateway';
+
+afterEach(closeAll);
+
+const tenantUser = (req: Request) => {
+  const id = req.get('x-user');
+  return id ? { id, tenant: req.get('x-tenant') ?? 'none' } : null;
+};
+const as = (id: string, tenant?: string) => ({ headers: { 'x-user': id, ...(tenant ? { 'x-tenant': tenant } : {}) } });
+
+describe('the authorize cache', () => {
+  test('a principal of another tenant with the same id does not reuse a cached allow', async () => {
+    const authorize = jest.fn((principal: Principal) => principal.tenant === 'acme');
+    const { open } = await startGateway({
+      channels: ['logs'],
+      authentication: tenantUser,
+      authorize,
+      authorizeCacheMs: 60_000,
+    });
+    expect((await open('channels=logs:a', as('u1', 'acme'))).status).toBe(200);
+    expect((await open('channels=logs:a', as('u1', 'acme'))).status).toBe(200);
+    expect(authorize).toHaveBeenCalledTimes(1);
+    const other = await open('channels=logs:a', as('u1', 'globex'));
+    expect(other.status).toBe(403);
+    expect(authorize).toHaveBeenCalledTimes(2);
+  });
+
+  test('denials are never cached', async () => {
+    let allow = false;
+    const { open } = await startGateway({
+      channels: ['logs'],
+      authentication: tenantUser,
+      authorize: () => allow,
+      authorizeCacheMs: 60_000,
+    });
+    expect((await open('channels=logs:a', as('u1'))).status).toBe(403);
+    allow = true;
+    expect((await open('channels=logs:a', as('u1'))).status).toBe(200);
+  });
+
+  test('authorizeCacheKey decides what a decision is cached by; undefined caches nothing', async () => {
+    const authorize = jest.fn((_p: Principal, _c: string, req: Request) => req.get('x-role') === 'admin');
+    const { open } = await startGateway({
+      channels: ['logs'],
+      authentication: (req) => ({ id: req.get('x-user') ?? 'x' }),
+      authorize,
+      authorizeCacheMs: 60_000,
+      authorizeCacheKey: (_principal, req) => req.get('x-role'),
+    });
+    const role = (r?: string) => ({ headers: { 'x-user': 'u1', ...(r ? { 'x-role': r } : {}) } });
+    expect((await open('channels=logs:a', role('admin'))).status).toBe(200);
+    expect((await open('channels=logs:a', role('admin'))).status).toBe(200);
+    expect(authorize).toHaveBeenCalledTimes(1);
+    expect((await open('channels=logs:a', role('viewer'))).status).toBe(403);
+    expect((await open('channels=logs:a', role())).status).toBe(403);
+    expect((await open('channels=logs:a', role())).status).toBe(403);
+    expect(authorize).toHaveBeenCalledTimes(4);
+  });
+
+  test('a connect whose authorize is in flight when disconnect() runs is decided again, and refills no cache', async () => {
+    const revoked = new Set<string>();
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let calls = 0;
+    const { url, gateway } = await startGateway({
+      channels: ['logs'],
+      authentication: tenantUser,
+      authorizeCacheMs: 60_000,
+      authorize: async (principal) => {
+        calls++;
+        const verdict = !revoked.has(principal.id);
+        if (calls === 1) await held;
+        return verdict;
+      },
+    });
+    const connecting = request(url).get('/events?channels=logs:a').set('x-user', 'u1');
+    const answer = connecting.then((res) => res);
+    while (calls === 0) await new Promise((resolve) => setImmediate(resolve));
+    revoked.add('u1');
+    gateway.disconnect('u1');
+    release();
+    const res = await answer;
+    expect(res.status).toBe(403);
+    expect(calls).toBe(2);
+    expect(gateway.stats().connections).toBe(0);
+    await request(url).get('/events?channels=logs:a').set('x-user', 'u1').expect(403);
+    expect(calls).toBe(3);
+  });
+});
+
+describe('principals and scoping', () => {
+  test('a principal without an id is logged by its keys only, never its values', async () => {
+    const logger = recordingLogger();
+    const { url } = await startGateway({
+      channels: ['logs'],
+      logger,
+      authentication: () => ({ access_token: 'TOKEN-SECRET', name: 'x' }) as unknown as Principal,
+    });
+    await request(url).get('/events?channels=logs:a').expect(500);
+    expect(logger.error).toHaveBeenCalled();
+    expect(JSON.stringify(logger.error.mock.calls)).not.toContain('TOKEN-SECRET');
+    expect(JSON.stringify(logger.error.mock.calls)).toContain('access_token');
+  });
+
+  test('an id that is not a segment owns no user-scoped channel', async () => {
+    const { open } = await startGateway({
+      channels: { alerts: { userScoped: true } },
+      userScoping: true,
+      authentication: tenantUser,
+    });
+    expect((await open('channels=alerts:acme:bob', as('acme:bob'))).status).toBe(403);
+    expect((await open('channels=alerts:bob', as('bob'))).status).toBe(200);
+  });
+
+  test('the 400 for an unknown channel names the channel, not the configured namespaces', async () => {
+    const { url } = await startGateway({ channels: ['logs', 'internal-billing'] });
+    const res = await request(url).get('/events?channels=nope:a').expect(400);
+    expect(res.body.error.channels).toEqual(['nope:a']);
+    expect(JSON.stringify(res.body)).not.toContain('internal-billing');
+  });
+});
