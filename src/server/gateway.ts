@@ -93,7 +93,7 @@ export class Gateway implements ConnectionHost, ReplaySource {
       if (signal.type === 'disconnect') this.disconnect(signal.principalId);
       else void applySubscriptionChange(this, signal);
     });
-    this.releaseDefault = pushDefaultBus(this.bus);
+    this.releaseDefault = pushDefaultBus(this.bus, new Set(config.namespaces.keys()), config.logger);
   }
 
   delivered(): void {

@@ -4,6 +4,7 @@
  */
 import type { Request } from 'express';
 import request from 'supertest';
+import { publishEvent } from '../../src';
 import type { Principal } from '../../src/types';
 import { closeAll, recordingLogger, startGateway } from '../helpers/gateway';
 
@@ -126,5 +127,28 @@ describe('principals and scoping', () => {
     const res = await request(url).get('/events?channels=nope:a').expect(400);
     expect(res.body.error.channels).toEqual(['nope:a']);
     expect(JSON.stringify(res.body)).not.toContain('internal-billing');
+  });
+});
+
+describe('the implicit bus', () => {
+  test('a second gateway on the implicit process-wide bus is warned about', async () => {
+    const logger = recordingLogger();
+    await startGateway({ channels: ['logs'], bus: undefined, logger });
+    expect(logger.warn).not.toHaveBeenCalled();
+    const second = recordingLogger();
+    await startGateway({ channels: ['logs'], bus: undefined, logger: second });
+    expect(second.warn).toHaveBeenCalledWith(
+      expect.stringContaining('second gateway uses the implicit process-wide bus'),
+    );
+  });
+
+  test('publishEvent to a namespace no gateway of this process serves is warned about once', async () => {
+    const logger = recordingLogger();
+    const { gateway } = await startGateway({ channels: ['logs'], logger });
+    await publishEvent('metricz:ws1', 1, { bus: gateway.bus });
+    await publishEvent('metricz:ws2', 2, { bus: gateway.bus });
+    await publishEvent('logs:ws1', 3, { bus: gateway.bus });
+    expect(logger.warn).toHaveBeenCalledTimes(1);
+    expect(logger.warn.mock.calls[0]?.[0]).toContain('no gateway of this process serves namespace metricz');
   });
 });
