@@ -9,6 +9,7 @@ import { type EncodedFrame, encodeEvent, encodeFrame } from '../bus/event';
 import { matchChannel, namespaceOf, parseTopic, type Topic } from '../protocol/channels';
 import { SseError } from '../protocol/errors';
 import { formatComment, formatEvent, formatRetry } from '../protocol/framing';
+import { mountPublishApi } from '../publish-api/router';
 import type {
   Bus,
   Principal,
@@ -510,6 +511,7 @@ export function sseMiddleware(options: SseOptions): SseGateway {
     });
   });
   if (gateway.config.admin) mountAdminRoutes(router, gateway, gateway.config);
+  mountPublishApi(router, gateway, gateway.config);
 
   return Object.assign(router, {
     publish: gateway.publish.bind(gateway),

@@ -5,6 +5,7 @@
  */
 import type { Request } from 'express';
 import { isSegment } from '../protocol/channels';
+import { type PublisherTable, parsePublishers } from '../publish-api/tokens';
 import type { Bus, ChannelPolicy, Logger, MaybePromise, Principal, SseEvent, SseOptions } from '../types';
 import {
   checkKeys,
@@ -39,6 +40,8 @@ export interface GatewayConfig {
   readonly admin:
     | { readonly authorize: (req: Request) => MaybePromise<boolean>; readonly maxBodyBytes: number }
     | undefined;
+  /** Services allowed to `POST {path}/publish` with a Bearer token. */
+  readonly publishers: PublisherTable | undefined;
   readonly logger: Logger;
 }
 
@@ -56,6 +59,7 @@ const OPTION_KEYS = [
   'replay',
   'limits',
   'admin',
+  'publishers',
   'logger',
 ] as const;
 const POLICY_KEYS = ['authorize', 'filter', 'userScoped', 'replay'] as const;
@@ -231,6 +235,7 @@ export function parseOptions(options: SseOptions): GatewayConfig {
     replay,
     limits,
     admin,
+    publishers: parsePublishers(options.publishers, namespaces),
     logger,
   };
   warnOddOptions(config);
