@@ -168,6 +168,7 @@ export async function publishFromRequest(
       config.limits.retryAfterSeconds,
     );
   }
-  if (parsed.batch) res.status(201).json({ events: published.map(answer) });
-  else res.status(201).json(answer(published[0] as SseEvent));
+  res.status(201).setHeader('Cache-Control', 'no-store');
+  if (parsed.batch) res.json({ events: published.map(answer) });
+  else res.json(answer(published[0] as SseEvent));
 }
