@@ -32,7 +32,10 @@ describe('the `publishers` option', () => {
       { etl: { token: TOKEN, channels: ['secrets:*'] } },
       /secrets:\* is outside the gateway's namespaces \(logs, alerts\)/,
     ],
-    [{ etl: { token: TOKEN, channels: ['logs:*'], maxBodyBytes: 1.5 } }, /publishers.etl.maxBodyBytes must be an integer >= 64/],
+    [
+      { etl: { token: TOKEN, channels: ['logs:*'], maxBodyBytes: 1.5 } },
+      /publishers.etl.maxBodyBytes must be an integer >= 64/,
+    ],
     [
       { a: { token: TOKEN, channels: ['logs:*'] }, b: { token: [`${TOKEN}-b`, TOKEN], channels: ['alerts:*'] } },
       /publishers\.b\.token: a token is configured twice \(also for publishers\.a\)/,
