@@ -3,6 +3,7 @@
  * patterns, batches, idempotency, every answer code, and the body checks with body parsers mounted first.
  */
 import express from 'express';
+import express4 from 'express4';
 import request from 'supertest';
 import { createRedisBus } from '../../src/bus/redis';
 import type { SseOptions } from '../../src/types';
@@ -287,6 +288,25 @@ describe('body parsers mounted before the gateway', () => {
       }
     },
   );
+});
+
+describe('Express 4 with its body parsers mounted first', () => {
+  it('refuses a form and an oversized body, and publishes JSON', async () => {
+    const e4 = express4 as unknown as typeof express;
+    const { url, gateway } = await startGateway(options(), {
+      express: e4,
+      before: (app) => app.use(e4.json({ limit: '10mb' }), e4.urlencoded({ extended: false, limit: '10mb' })),
+    });
+    const auth = { Authorization: `Bearer ${ALERTS}` };
+    await request(url).post('/events/publish').set(auth).type('form').send('channel=alerts:u1&data=x').expect(415);
+    await request(url)
+      .post('/events/publish')
+      .set(auth)
+      .send({ channel: 'alerts:u1', data: 'x'.repeat(3_000_000) })
+      .expect(413);
+    await request(url).post('/events/publish').set(auth).send({ channel: 'alerts:u1', data: 'ok' }).expect(201);
+    expect(gateway.stats().events).toBe(1);
+  });
 });
 
 describe('logs never carry a token', () => {
