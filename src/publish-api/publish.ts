@@ -139,6 +139,10 @@ export async function publishFromRequest(
     const body = await readJsonBody(req, caller.maxBodyBytes);
     parsed = parseBody(body, config, req.get('idempotency-key'));
   } catch (error) {
+    // The rest of an oversized body is not worth reading on this connection (no such header in HTTP/2).
+    if (error instanceof SseError && error.status === 413 && req.httpVersionMajor < 2) {
+      res.setHeader('Connection', 'close');
+    }
     return sendError(res, error instanceof SseError ? error : bad('The body could not be read.'));
   }
   const denied = forbidden(caller, parsed.items);

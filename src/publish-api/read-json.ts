@@ -84,7 +84,7 @@ function fromParsed(req: Request, limit: number): unknown {
   );
 }
 
-/** Read the raw stream up to `limit` bytes; past it, stop reading (Node discards the rest) and reject. */
+/** Read the raw stream up to `limit` bytes; past it, stop keeping it and reject. */
 function readRaw(req: Request, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -99,7 +99,8 @@ function readRaw(req: Request, limit: number): Promise<Buffer> {
       size += chunk.length;
       if (size > limit) {
         cleanup();
-        req.pause();
+        // Drain and drop the rest, so the answer is read; the route closes the connection after it.
+        req.resume();
         reject(tooLarge(limit));
         return;
       }
