@@ -1,14 +1,15 @@
 """In-tree PEP 517 backend: setuptools' own, except that the wheel archive of this pure-Python package is
 written here with the standard library when setuptools cannot build wheels (setuptools < 70.1 without the
-`wheel` package: Debian 12's venv has setuptools 66 and no `wheel`)."""
+`wheel` package: Debian 12's venv has setuptools 66 and no `wheel`, Python 3.8's setuptools 56)."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import os
+import re
 import zipfile
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 from setuptools import build_meta as _setuptools
 from setuptools.build_meta import build_sdist, get_requires_for_build_sdist  # noqa: F401 (re-exported hooks)
@@ -33,10 +34,30 @@ def get_requires_for_build_wheel(config_settings: Optional[Dict[str, object]] = 
     return []
 
 
-def _project() -> Dict[str, object]:
-    from setuptools.config.pyprojecttoml import load_file
+def _project() -> Dict[str, Any]:
+    with open(os.path.join(_ROOT, "pyproject.toml"), encoding="utf-8") as source:
+        text = source.read()
+    try:
+        import tomllib  # Python 3.11+
+    except ImportError:
+        return _project_table(text)
+    return tomllib.loads(text)["project"]
 
-    return load_file(os.path.join(_ROOT, "pyproject.toml"))["project"]
+
+def _project_table(text: str) -> Dict[str, Any]:
+    """The ``[project]`` table of this package's own pyproject.toml, for Pythons before 3.11 (whose venvs may
+    have a setuptools too old to read pyproject.toml): strings, ``{ text = "..." }`` and lists of strings."""
+    section = re.search(r"^\[project\]\s*$(.*?)(?=^\[|\Z)", text, re.M | re.S)
+    table: Dict[str, Any] = {}
+    for key, value in re.findall(r"^([\w-]+)\s*=\s*(\[.*?\]|\{.*?\}|\"[^\"]*\")", section.group(1) if section else "", re.M | re.S):
+        strings = re.findall(r'"((?:[^"\\]|\\.)*)"', value)
+        if value.startswith("["):
+            table[key] = strings
+        elif value.startswith("{"):
+            table[key] = dict(zip(re.findall(r"([\w-]+)\s*=", value), strings))
+        else:
+            table[key] = strings[0]
+    return table
 
 
 def _metadata() -> str:
@@ -47,9 +68,9 @@ def _metadata() -> str:
         f"Version: {project['version']}",
         f"Summary: {project['description']}",
         f"Requires-Python: {project['requires-python']}",
-        f"License: {project['license']['text']}",  # type: ignore[index]
+        f"License: {project['license']['text']}",
     ]
-    lines += [f"Classifier: {c}" for c in project.get("classifiers", [])]  # type: ignore[union-attr]
+    lines += [f"Classifier: {c}" for c in project.get("classifiers", [])]
     lines.append("Description-Content-Type: text/markdown")
     with open(os.path.join(_ROOT, str(project["readme"])), encoding="utf-8") as readme:
         return "\n".join(lines) + "\n\n" + readme.read()
