@@ -72,7 +72,7 @@ function runPytest() {
   if (!ready()) {
     if (process.getuid?.() === 0 && has('apt-get')) {
       console.log('Installing python3 python3-venv python3-pytest with apt-get …');
-      execFileSync(
+      spawnSync(
         'sh',
         [
           '-c',
@@ -100,12 +100,7 @@ function runPytest() {
   const total = count('tests');
   const bad = count('failures') + count('errors');
   const skippedTests = count('skipped');
-  // Exit 5 is "no tests collected": a suite that ran nothing must not pass.
-  const failedTests = total === 0 ? 1 : bad;
-  return {
-    passed: total - bad - skippedTests,
-    failed: failedTests,
-    skipped: skippedTests,
-    ok: run.status === 0 && total > 0,
-  };
+  // Exit 5 is "no tests collected", and a crash may count no failure: neither may pass unseen.
+  const ok = run.status === 0 && total > 0;
+  return { passed: total - bad - skippedTests, failed: ok || bad > 0 ? bad : 1, skipped: skippedTests, ok };
 }
