@@ -273,6 +273,19 @@ export interface DrainOptions {
   timeoutMs?: number;
 }
 
+/** One service allowed to `POST {path}/publish` (see {@link SseOptions.publishers}). */
+export interface PublisherOptions {
+  /**
+   * Its Bearer token, or several while a rotation is under way (the old and the new one both work until
+   * the old one is removed). Each is 16-4096 visible ASCII characters; no two publishers share one.
+   */
+  token: string | readonly string[];
+  /** The channels and trailing-`*` patterns it may publish to, e.g. `['logs:*', 'metrics:*']`. */
+  channels: readonly string[];
+  /** Largest accepted publish body, in bytes. Defaults to `1048576`. */
+  maxBodyBytes?: number;
+}
+
 /** Options of `sseMiddleware()`. */
 export interface SseOptions {
   /** Route of the stream. Defaults to `/events`. */
@@ -313,6 +326,11 @@ export interface SseOptions {
   limits?: SseLimits;
   /** Opt-in `GET {path}/stats` and `POST {path}/publish`. Defaults to off. */
   admin?: SseAdminOptions;
+  /**
+   * Services that may `POST {path}/publish` with `Authorization: Bearer <token>`, by name (the name is
+   * what logs show, never the token). Defaults to none (the route then exists only with `admin`).
+   */
+  publishers?: Readonly<Record<string, PublisherOptions>>;
   /** Where warnings and callback errors go. Defaults to `console`. */
   logger?: Logger;
   /**

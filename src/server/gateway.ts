@@ -18,6 +18,7 @@ import { SseError } from '../protocol/errors';
 import { formatEvent, formatRetry } from '../protocol/framing';
 import type { ResetReason } from '../protocol/wire';
 import { ControlEvent, type ReadyPayload, SUBSCRIPTIONS_PATH } from '../protocol/wire';
+import { mountPublishApi } from '../publish-api/router';
 import type {
   AuditEntry,
   Bus,
@@ -349,6 +350,7 @@ export function sseMiddleware(options: SseOptions): SseGateway {
     mountAdminRoutes(router, gateway, gateway.config);
     mountAdminViews(router, path, gateway, adminGuard(gateway.config));
   }
+  mountPublishApi(router, gateway, gateway.config);
 
   const facade = Object.assign(router, {
     publish: gateway.publish.bind(gateway),

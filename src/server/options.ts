@@ -5,6 +5,7 @@
  */
 import type { Request } from 'express';
 import { isSegment } from '../protocol/channels';
+import { type PublisherTable, parsePublishers } from '../publish-api/tokens';
 import type { AuditEntry, Bus, ChannelPolicy, Logger, MaybePromise, Principal, SseEvent, SseOptions } from '../types';
 import {
   boolean as booleanOption,
@@ -41,6 +42,8 @@ export interface GatewayConfig {
   readonly admin:
     | { readonly authorize: (req: Request) => MaybePromise<boolean>; readonly maxBodyBytes: number }
     | undefined;
+  /** Services allowed to `POST {path}/publish` with a Bearer token. */
+  readonly publishers: PublisherTable | undefined;
   readonly logger: Logger;
   readonly health: boolean;
   readonly audit: ((entry: AuditEntry) => void) | undefined;
@@ -61,6 +64,7 @@ const OPTION_KEYS = [
   'replay',
   'limits',
   'admin',
+  'publishers',
   'logger',
   'health',
   'audit',
@@ -239,6 +243,7 @@ export function parseOptions(options: SseOptions): GatewayConfig {
     replay,
     limits,
     admin,
+    publishers: parsePublishers(options.publishers, namespaces),
     logger,
     health: booleanOption('sseMiddleware: `health`', options.health, true),
     audit: optionalFunction('sseMiddleware: `audit`', options.audit),
