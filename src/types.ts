@@ -233,6 +233,12 @@ export interface SseLimits {
    * load balancer spreads the reconnects over the new instances. Defaults to `Infinity` (never).
    */
   maxConnectionAgeMs?: number;
+  /**
+   * What a new stream of a principal at `maxConnectionsPerUser` gets: `refuse` answers it 429; `end-oldest`
+   * ends that principal's oldest stream and opens the new one, since the newest is the tab a person is looking
+   * at and the oldest may be a half-open connection whose peer vanished without a FIN. Defaults to `refuse`.
+   */
+  onUserLimit?: 'refuse' | 'end-oldest';
 }
 
 /** Options of {@link SseGateway}'s opt-in admin routes below `path`. */

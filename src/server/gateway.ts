@@ -244,6 +244,16 @@ export class Gateway implements ConnectionHost, ReplaySource {
     return this.bus.publish(channel, data, options) as Promise<SseEvent<T>>;
   }
 
+  /** End the oldest stream of `principal` now, to make room for its newest (`limits.onUserLimit: 'end-oldest'`). */
+  endOldest(principal: Principal): void {
+    for (const connection of this.connections) {
+      if (connection.principal.id !== principal.id || connection.principal === ANONYMOUS) continue;
+      connection.end();
+      this.cleanup(connection);
+      return;
+    }
+  }
+
   disconnect(principalId: string): number {
     if (typeof principalId !== 'string') throw new TypeError('gateway.disconnect(principalId) needs a string id.');
     this.authorizer.forget(principalId);

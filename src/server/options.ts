@@ -38,6 +38,7 @@ export interface GatewayConfig {
     readonly maxBufferedBytes: number;
     readonly retryAfterSeconds: number;
     readonly maxConnectionAgeMs: number;
+    readonly onUserLimit: 'refuse' | 'end-oldest';
   };
   readonly admin:
     | { readonly authorize: (req: Request) => MaybePromise<boolean>; readonly maxBodyBytes: number }
@@ -77,6 +78,7 @@ const LIMIT_KEYS = [
   'maxBufferedBytes',
   'retryAfterSeconds',
   'maxConnectionAgeMs',
+  'onUserLimit',
 ] as const;
 const REPLAY_KEYS = ['size', 'ttlMs'] as const;
 const ADMIN_KEYS = ['authorize', 'maxBodyBytes'] as const;
@@ -120,6 +122,13 @@ function parseNamespaces(value: unknown): Map<string, ChannelPolicy> {
   }
   if (namespaces.size === 0) throw new OptionError('sseMiddleware: `channels` must name at least one namespace.');
   return namespaces;
+}
+
+function userLimitPolicy(value: unknown): 'refuse' | 'end-oldest' {
+  if (value === undefined || value === 'refuse' || value === 'end-oldest') return value ?? 'refuse';
+  throw new OptionError(
+    `sseMiddleware: \`limits.onUserLimit\` must be 'refuse' (answer 429) or 'end-oldest' (received ${JSON.stringify(value)}).`,
+  );
 }
 
 function isBus(value: unknown): value is Bus {
@@ -211,6 +220,7 @@ export function parseOptions(options: SseOptions): GatewayConfig {
       100,
       true,
     ),
+    onUserLimit: userLimitPolicy(rawLimits.onUserLimit),
   };
 
   let admin: GatewayConfig['admin'];

@@ -62,7 +62,11 @@ export async function handleStreamRequest(gateway: Gateway, req: Request, res: R
   // The client may have gone, or the gateway closed, while callbacks ran.
   if (res.destroyed || req.destroyed || res.writableEnded) return;
   if (gateway.closing || gateway.draining) return turnAway(gateway, req, res, names);
-  const refused = admission.check(principal);
+  let refused = admission.check(principal);
+  if (refused?.code === 'ERR_SSE_TOO_MANY_USER_CONNECTIONS' && config.limits.onUserLimit === 'end-oldest') {
+    gateway.endOldest(principal);
+    refused = admission.check(principal);
+  }
   if (refused !== undefined) return gateway.reject(req, res, refused, names, principal);
   const lastEventId = req.get('last-event-id') ?? params.get('lastEventId') ?? undefined;
   gateway.open(principal, topics, req, res, lastEventId);

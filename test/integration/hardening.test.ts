@@ -152,3 +152,32 @@ describe('the implicit bus', () => {
     expect(logger.warn.mock.calls[0]?.[0]).toContain('no gateway of this process serves namespace metricz');
   });
 });
+
+describe('a principal at its stream limit', () => {
+  test("onUserLimit: 'end-oldest' ends the oldest stream and opens the newest", async () => {
+    const { open, gateway } = await startGateway({
+      channels: ['logs'],
+      authentication: tenantUser,
+      limits: { maxConnectionsPerUser: 2, onUserLimit: 'end-oldest' },
+    });
+    const first = await open('channels=logs:a', as('u1'));
+    const second = await open('channels=logs:b', as('u1'));
+    const third = await open('channels=logs:c', as('u1'));
+    expect(third.status).toBe(200);
+    await first.ended;
+    expect(second.isEnded).toBe(false);
+    expect(gateway.stats()).toMatchObject({ connections: 2, users: 1 });
+    await gateway.publish('logs:c', 'newest');
+    await third.until((s) => s.events.some((e) => e.data.includes('newest')));
+  });
+
+  test('the default still answers 429', async () => {
+    const { open } = await startGateway({
+      channels: ['logs'],
+      authentication: tenantUser,
+      limits: { maxConnectionsPerUser: 1 },
+    });
+    await open('channels=logs:a', as('u1'));
+    expect((await open('channels=logs:a', as('u1'))).status).toBe(429);
+  });
+});
