@@ -63,6 +63,9 @@ export interface ReplayQuery {
 /** Why a replay cannot be served; the gateway then sends `sse:reset` with this reason. */
 export type ReplayResetReason = 'malformed-id' | 'unknown-id' | 'expired' | 'replay-disabled' | 'unavailable';
 
+/** Why the gateway sent `sse:reset`: a {@link ReplayResetReason}, or `too-large` for a replay over the stream's buffer. */
+export type StreamResetReason = ReplayResetReason | 'too-large';
+
 /** The answer of {@link Bus.replay}. */
 export type ReplayResult =
   | {
@@ -224,6 +227,13 @@ export interface SseLimits {
   maxChannelsPerConnection?: number;
   /** Bytes one stream may have waiting for a slow client before it is closed. Defaults to `1048576` (1 MiB). */
   maxBufferedBytes?: number;
+  /**
+   * Largest event a stream is sent, in bytes of its frame. `gateway.publish` rejects larger ones with
+   * `ERR_SSE_EVENT_TOO_LARGE`, and larger ones arriving from the bus (another publisher) are dropped and
+   * counted, never sent: one oversized event must not close every stream that would receive it, again after
+   * each reconnect. At most `maxBufferedBytes`. Defaults to `262144` (256 KiB) or `maxBufferedBytes` if smaller.
+   */
+  maxEventBytes?: number;
   /** `Retry-After` seconds sent with 429. Defaults to `retryMs` rounded up to seconds. */
   retryAfterSeconds?: number;
   /**
@@ -370,6 +380,8 @@ export interface SseStats {
   readonly delivered: number;
   /** Connections closed for exceeding `maxBufferedBytes`. */
   readonly slowClosed: number;
+  /** Events from the bus dropped for exceeding `limits.maxEventBytes`. */
+  readonly oversized: number;
   /** Connections ended for reaching `limits.maxConnectionAgeMs`. */
   readonly expired: number;
   /** Streams opened since creation. */

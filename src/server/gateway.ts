@@ -69,7 +69,9 @@ export class Gateway implements ConnectionHost, ReplaySource {
   draining = false;
   /** What diagnostics messages name as their gateway: the router users hold. Set by `sseMiddleware`. */
   identity: object = this;
-  private counters = { events: 0, delivered: 0, slowClosed: 0, expired: 0, opened: 0, replayedEvents: 0 };
+  private counters = { events: 0, delivered: 0, slowClosed: 0, expired: 0, opened: 0, replayedEvents: 0, oversized: 0 };
+  /** Channels whose oversized events were already reported (bounded: the first hundred). */
+  private readonly oversizedChannels = new Set<string>();
   private readonly replays = { replayed: 0, reset: 0 };
   private readonly rejected: Record<string, number> = {};
   private readonly denied: Record<string, number> = {};
@@ -166,10 +168,25 @@ export class Gateway implements ConnectionHost, ReplaySource {
     this.counters.events++;
     this.batch.noteEvent();
     let encoded: EncodedFrame | undefined;
+    let tooLarge = false;
     this.index.forEachSubscriber(event.channel, (connection) => {
+      if (tooLarge) return;
       encoded ??= encodeEvent(event);
-      connection.offer(event, encoded);
+      if (encoded.frame.length > this.config.limits.maxEventBytes) {
+        tooLarge = true;
+        this.oversized(event, encoded);
+      } else connection.offer(event, encoded);
     });
+  }
+
+  /** An event too large for any stream, from another publisher: dropped, counted, reported once per channel. */
+  private oversized(event: SseEvent, encoded: EncodedFrame): void {
+    this.counters.oversized++;
+    if (this.oversizedChannels.size >= 100 || this.oversizedChannels.has(event.channel)) return;
+    this.oversizedChannels.add(event.channel);
+    this.logger.warn(
+      `sse-gateway: dropped event ${event.id} on ${event.channel}: ${encoded.frame.length} bytes exceed limits.maxEventBytes (${this.config.limits.maxEventBytes}); no stream receives it.`,
+    );
   }
 
   /** Open a stream that passed every check: headers, `retry:`, `sse:ready`, then the replay if asked. */

@@ -36,6 +36,7 @@ export interface GatewayConfig {
     readonly maxConnectionsPerUser: number;
     readonly maxChannelsPerConnection: number;
     readonly maxBufferedBytes: number;
+    readonly maxEventBytes: number;
     readonly retryAfterSeconds: number;
     readonly maxConnectionAgeMs: number;
     readonly onUserLimit: 'refuse' | 'end-oldest';
@@ -76,6 +77,7 @@ const LIMIT_KEYS = [
   'maxConnectionsPerUser',
   'maxChannelsPerConnection',
   'maxBufferedBytes',
+  'maxEventBytes',
   'retryAfterSeconds',
   'maxConnectionAgeMs',
   'onUserLimit',
@@ -185,6 +187,23 @@ export function parseOptions(options: SseOptions): GatewayConfig {
   const rawLimits = options.limits ?? {};
   if (!isPlainObject(rawLimits)) throw new OptionError('sseMiddleware: `limits` must be an object.');
   checkKeys('sseMiddleware: limits', rawLimits, LIMIT_KEYS);
+  const maxBufferedBytes = integer(
+    'sseMiddleware: `limits.maxBufferedBytes`',
+    rawLimits.maxBufferedBytes,
+    1 << 20,
+    1024,
+  );
+  const maxEventBytes = integer(
+    'sseMiddleware: `limits.maxEventBytes`',
+    rawLimits.maxEventBytes,
+    Math.min(262_144, maxBufferedBytes),
+    64,
+  );
+  if (maxEventBytes > maxBufferedBytes) {
+    throw new OptionError(
+      `sseMiddleware: \`limits.maxEventBytes\` (${maxEventBytes}) must not exceed \`limits.maxBufferedBytes\` (${maxBufferedBytes}): such an event would close every stream it is sent to.`,
+    );
+  }
   const limits = {
     maxConnections: integer(
       'sseMiddleware: `limits.maxConnections`',
@@ -206,7 +225,8 @@ export function parseOptions(options: SseOptions): GatewayConfig {
       100,
       1,
     ),
-    maxBufferedBytes: integer('sseMiddleware: `limits.maxBufferedBytes`', rawLimits.maxBufferedBytes, 1 << 20, 1024),
+    maxBufferedBytes,
+    maxEventBytes,
     retryAfterSeconds: integer(
       'sseMiddleware: `limits.retryAfterSeconds`',
       rawLimits.retryAfterSeconds,

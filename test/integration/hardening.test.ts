@@ -4,7 +4,7 @@
  */
 import type { Request } from 'express';
 import request from 'supertest';
-import { publishEvent } from '../../src';
+import { publishEvent, sseMiddleware } from '../../src';
 import type { Principal } from '../../src/types';
 import { closeAll, recordingLogger, startGateway } from '../helpers/gateway';
 
@@ -179,5 +179,38 @@ describe('a principal at its stream limit', () => {
     });
     await open('channels=logs:a', as('u1'));
     expect((await open('channels=logs:a', as('u1'))).status).toBe(429);
+  });
+});
+
+describe('poison events', () => {
+  test('an event over maxEventBytes from another publisher is dropped and counted; the stream stays open', async () => {
+    const logger = recordingLogger();
+    const { open, gateway } = await startGateway({ channels: ['logs'], logger, limits: { maxEventBytes: 4096 } });
+    const stream = await open('channels=logs:a');
+    await gateway.bus.publish('logs:a', 'x'.repeat(10_000));
+    await gateway.bus.publish('logs:a', 'x'.repeat(10_000));
+    await gateway.bus.publish('logs:a', 'small');
+    await stream.until((s) => s.events.some((e) => e.data.includes('small')));
+    expect(stream.events.filter((e) => e.event === 'logs')).toHaveLength(1);
+    expect(gateway.stats()).toMatchObject({ oversized: 2, slowClosed: 0, connections: 1 });
+    expect(logger.warn).toHaveBeenCalledTimes(1);
+  });
+
+  test('a replay too large for the stream buffer is answered with sse:reset too-large, not a close loop', async () => {
+    const { open, gateway } = await startGateway({ channels: ['logs'], limits: { maxBufferedBytes: 8192 } });
+    const first = await gateway.publish('logs:a', 0);
+    for (let i = 0; i < 10; i++) await gateway.publish('logs:a', 'x'.repeat(1000));
+    const stream = await open('channels=logs:a', { headers: { 'last-event-id': first.id } });
+    const reset = await stream.waitFor((e) => e.event === 'sse:reset');
+    expect(JSON.parse(reset.data)).toEqual({ reason: 'too-large' });
+    await gateway.publish('logs:a', 'live');
+    await stream.until((s) => s.events.some((e) => e.data.includes('live')));
+    expect(gateway.stats()).toMatchObject({ slowClosed: 0, connections: 1, replays: { replayed: 0, reset: 1 } });
+  });
+
+  test('maxEventBytes above maxBufferedBytes is refused at creation', () => {
+    expect(() =>
+      sseMiddleware({ channels: ['logs'], limits: { maxBufferedBytes: 4096, maxEventBytes: 8192 } }),
+    ).toThrow(/must not exceed/);
   });
 });
