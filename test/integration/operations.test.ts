@@ -238,7 +238,7 @@ describe('metrics', () => {
       channels: ['logs', 'metrics'],
       authentication: byHeader,
       authorize: (_user, channel) => !channel.endsWith('secret'),
-      limits: { maxConnectionsPerUser: 2, maxBufferedBytes: 4096 },
+      limits: { maxConnectionsPerUser: 2, maxBufferedBytes: 65_536 },
     });
     const second = await startGateway({ channels: ['logs'] });
     const registry = new Registry();
