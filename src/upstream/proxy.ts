@@ -164,8 +164,17 @@ class ProxiedStream {
  * @returns an Express request handler; mount it on a GET route.
  * @throws TypeError for a missing or malformed option.
  * @example
- * app.get('/api/dapadmin/l5-etl/sse/logs/stream', requireUser, sseProxy({
- *   target: (req) => `${L5_ETL_URL}/logs/stream?channels=logs:etl:${req.query.workspace_id}:${req.query.workflow_id}`,
+ * app.get('/api/dapadmin/l5-etl/sse/logs/stream', requireUser, requireWorkspaceAccess, sseProxy({
+ *   target: (req) => {
+ *     const { workspace_id: ws, workflow_id: wf } = req.query;
+ *     // Each value is one channel segment: `wf1,logs:etl:ws2:*` would otherwise add another workspace.
+ *     if (!isSegment(ws) || !isSegment(wf)) {
+ *       throw new SseError('ERR_SSE_BAD_REQUEST', 'workspace_id and workflow_id must be ids.', 400);
+ *     }
+ *     const url = new URL('/logs/stream', L5_ETL_URL);
+ *     url.searchParams.set('channels', `logs:etl:${ws}:${wf}`);
+ *     return url;
+ *   },
  *   headers: async () => ({ authorization: `Bearer ${await serviceToken()}` }),
  * }));
  */
