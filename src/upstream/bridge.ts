@@ -14,7 +14,7 @@ import { createSseParser, type ParsedSseEvent } from '../protocol/sse-parser';
 import type { MaybePromise } from '../types';
 import { connectUpstream, createUpstreamAgents, type UpstreamAgents, type UpstreamConnection } from './client';
 import { streamHeaders } from './headers';
-import { type BridgeConfig, parseBridgeOptions } from './options';
+import { allows, type BridgeConfig, parseBridgeOptions } from './options';
 import type { BridgeOptions, BridgeStatus, UpstreamBridge } from './types';
 
 export type { BridgeOptions, BridgeReconnectOptions, BridgeStatus, SubscriptionSource, UpstreamBridge } from './types';
@@ -22,6 +22,8 @@ export type { BridgeOptions, BridgeReconnectOptions, BridgeStatus, SubscriptionS
 /** Events waiting for the bus before the upstream socket is paused, and when it resumes. */
 const HIGH_WATER = 1000;
 const LOW_WATER = 100;
+/** Distinct refused channels that are logged; the rest are only counted. */
+const MAX_REFUSALS_LOGGED = 100;
 
 /** Do two topics (channels or `prefix:*` patterns) share at least one channel? */
 function overlaps(a: Topic, b: Topic): boolean {
@@ -58,7 +60,9 @@ class Bridge implements UpstreamBridge {
   /** Publishes run one after another, so the bus sees upstream order. */
   private chain: Promise<void> = Promise.resolve();
   private queued = 0;
-  private readonly counters = { reconnects: 0, events: 0, published: 0, skipped: 0 };
+  private readonly counters = { reconnects: 0, events: 0, published: 0, skipped: 0, refused: 0 };
+  /** Channels already logged as refused; bounded, since the upstream chooses them. */
+  private readonly refusedChannels = new Set<string>();
   private lastError: string | undefined;
   private connections = 0;
 
@@ -100,6 +104,7 @@ class Bridge implements UpstreamBridge {
       events: this.counters.events,
       published: this.counters.published,
       skipped: this.counters.skipped,
+      refused: this.counters.refused,
       subscribers: this.active.size,
       lastError: this.lastError,
     };
@@ -244,6 +249,10 @@ class Bridge implements UpstreamBridge {
       this.config.logger.error('sse-gateway: bridgeUpstream channel() or data() threw; the event is skipped.', cause);
       channel = null;
     }
+    if (typeof channel === 'string' && this.config.restricted && !allows(this.config.feeds, channel)) {
+      this.refuse(link, event, channel);
+      return;
+    }
     const target = channel;
     this.enqueue(link, async () => {
       if (target === null || target === undefined) {
@@ -265,6 +274,23 @@ class Bridge implements UpstreamBridge {
         }
         throw error;
       }
+      return event.lastEventId;
+    });
+  }
+
+  /**
+   * Drop an event whose channel is outside `channels`: an upstream must not reach channels the app did not
+   * give it (a user-scoped `alerts:u1`). It still moves the last event id on, so it is not fetched again.
+   */
+  private refuse(link: Link, event: ParsedSseEvent, channel: string): void {
+    if (this.refusedChannels.size < MAX_REFUSALS_LOGGED && !this.refusedChannels.has(channel)) {
+      this.refusedChannels.add(channel);
+      this.config.logger.warn(
+        `sse-gateway: bridgeUpstream ${this.where}: an upstream event names channel ${JSON.stringify(channel)}, outside \`channels\` (${this.config.feeds.map((f) => f.name).join(', ')}); dropped${this.refusedChannels.size === MAX_REFUSALS_LOGGED ? '. Further refused channels are counted, not logged' : ''}.`,
+      );
+    }
+    this.enqueue(link, () => {
+      this.counters.refused++;
       return event.lastEventId;
     });
   }

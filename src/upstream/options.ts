@@ -5,7 +5,7 @@
  */
 import type { Request } from 'express';
 import { DEFAULTS } from '../defaults';
-import { parseTopic, type Topic } from '../protocol/channels';
+import { matchChannel, parseTopic, type Topic } from '../protocol/channels';
 import { formatRetry } from '../protocol/framing';
 import { DEFAULT_MAX_EVENT_SIZE, type ParsedSseEvent } from '../protocol/sse-parser';
 import type { Bus, Logger, MaybePromise, ProxyOptions, UpstreamTlsOptions } from '../types';
@@ -139,6 +139,8 @@ export interface BridgeConfig {
   readonly channelOf: (event: ParsedSseEvent) => string | null | undefined;
   /** The declared `channels`: what lazy mode follows. */
   readonly feeds: readonly Topic[];
+  /** `feeds` is an allow-list for per-event channels; false only for a `channel` function without `channels`. */
+  readonly restricted: boolean;
   readonly gateway: SubscriptionSource | undefined;
   readonly dataOf: (event: ParsedSseEvent) => unknown;
   readonly headers: () => MaybePromise<Record<string, string>>;
@@ -198,16 +200,18 @@ export function parseBridgeOptions(options: BridgeOptions): BridgeConfig {
     );
   }
   const feeds = feedsOption(options);
+  const restricted = options.channels !== undefined || typeof channel === 'string';
   const reconnect = options.reconnect ?? {};
   if (!isPlainObject(reconnect))
     throw new OptionError('bridgeUpstream: `reconnect` must be { initialDelayMs?, maxDelayMs? }.');
   checkKeys('bridgeUpstream: reconnect', reconnect, RECONNECT_KEYS);
   const where = (name: string) => `bridgeUpstream: \`${name}\``;
-  return {
+  const config: BridgeConfig = {
     url: upstreamUrl(where('target'), options.target),
     bus,
     channelOf: typeof channel === 'string' ? () => channel : channel,
     feeds,
+    restricted,
     gateway: gatewayOption(options.gateway, feeds),
     dataOf: optionalFunction<(event: ParsedSseEvent) => unknown>(where('data'), options.data) ?? defaultData,
     headers: headersOption<[]>(where('headers'), options.headers, where('headers()')),
@@ -221,6 +225,12 @@ export function parseBridgeOptions(options: BridgeOptions): BridgeConfig {
     tls: tlsOption(where('tls'), options.tls),
     logger: parseLogger('bridgeUpstream', options.logger),
   };
+  if (!restricted) {
+    config.logger.warn(
+      'sse-gateway: bridgeUpstream has a `channel` function and no `channels`, so the upstream may name any channel of the bus (a user-scoped one too); declare `channels` to limit it.',
+    );
+  }
+  return config;
 }
 
 /** `channel` checked, and `channels` (default `[channel]` for a fixed channel) parsed into topics. */
@@ -241,7 +251,7 @@ function feedsOption(options: BridgeOptions): Topic[] {
   if (!Array.isArray(names)) {
     throw new OptionError('bridgeUpstream: `channels` must be an array of channels or `prefix:*` patterns.');
   }
-  return names.map((name: unknown) => {
+  const feeds = names.map((name: unknown) => {
     const topic = typeof name === 'string' ? parseTopic(name, true) : null;
     if (topic === null) {
       throw new OptionError(
@@ -250,6 +260,17 @@ function feedsOption(options: BridgeOptions): Topic[] {
     }
     return topic;
   });
+  if (typeof channel === 'string' && !allows(feeds, channel)) {
+    throw new OptionError(
+      `bridgeUpstream: \`channel\` ${JSON.stringify(channel)} is not among \`channels\` (${names.join(', ')}); add it, or drop \`channels\`.`,
+    );
+  }
+  return feeds;
+}
+
+/** @internal Does `channel` fall under one of `topics`? The bridge's allow-list check. */
+export function allows(topics: readonly Topic[], channel: string): boolean {
+  return topics.some((topic) => matchChannel(topic, channel));
 }
 
 /** True when `value` has a method `name` (a gateway is a function: an Express Router). */

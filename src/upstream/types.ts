@@ -35,8 +35,10 @@ export interface BridgeOptions {
    */
   channel: string | ((event: ParsedSseEvent) => string | null | undefined);
   /**
-   * The channels or `prefix:*` patterns this bridge feeds, for lazy mode: the bridge runs while a local
-   * subscription overlaps one of them. Defaults to `[channel]` when `channel` is a string.
+   * The channels or `prefix:*` patterns this bridge feeds, and the only ones it publishes to: an upstream
+   * event whose `channel(event)` falls outside them is dropped (logged once per channel, counted as
+   * `refused`). In lazy mode the bridge runs while a local subscription overlaps one of them. Defaults to
+   * `[channel]` when `channel` is a string; without it a `channel` function may publish anywhere (warned).
    */
   channels?: readonly string[];
   /**
@@ -85,6 +87,8 @@ export interface BridgeStatus {
   readonly published: number;
   /** Events skipped: no channel, an invalid channel or payload, or too large. */
   readonly skipped: number;
+  /** Events dropped because their channel is outside `channels`. */
+  readonly refused: number;
   /** Fed topics with local subscribers (lazy mode). */
   readonly subscribers: number;
   /** The last failure, for health pages. */
