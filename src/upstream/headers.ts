@@ -7,7 +7,14 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import type { Request } from 'express';
 import { describe, isPlainObject, OptionError } from '../util/validate';
 
-/** RFC 9110 §7.6.1 hop-by-hop headers, plus ones a proxy must set itself. */
+/**
+ * The client headers `sseProxy` passes on by default: what an upstream needs to localise, trace and
+ * correlate a request, nothing that claims an identity, a tenant or an origin (those are the BFF's to
+ * assert, through `headers`). `Last-Event-ID` travels too, read by {@link clientLastEventId}.
+ */
+const DEFAULT_FORWARDED = ['accept-language', 'user-agent', 'traceparent', 'tracestate', 'baggage', 'x-request-id'];
+
+/** RFC 9110 §7.6.1 hop-by-hop headers, and the ones a proxy sets itself: never taken from the client. */
 const NEVER_FORWARDED = new Set([
   'connection',
   'keep-alive',
@@ -22,15 +29,18 @@ const NEVER_FORWARDED = new Set([
   'host',
   'content-length',
   'expect',
-  // The BFF's own credentials for the browser; the upstream gets a service credential through `headers`.
-  'authorization',
-  'cookie',
   // Set by streamHeaders: a proxy that negotiated these for the browser would have to honour them itself.
   'accept',
   'accept-encoding',
   'cache-control',
   'last-event-id',
 ]);
+
+/** Set from the BFF's own view of the request; a client's values would be spoofable. */
+const OWN_VIEW = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
+
+/** RFC 9110 §5.1 `token`: what a header name may be. */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 /** Headers that describe this hop's message framing; not even a configured header may set them. */
 const FRAMING = new Set(['host', 'connection', 'transfer-encoding', 'content-length']);
@@ -93,24 +103,70 @@ export function clientLastEventId(req: Request): string | undefined {
   return undefined;
 }
 
-/** @internal What `sseProxy` sends for a client's request, before its configured headers. */
+/** @internal Which client headers `sseProxy` passes on. */
 export interface ForwardRules {
+  /** Lower-cased header names. */
+  readonly forward: ReadonlySet<string>;
   readonly forwardCookies: boolean;
 }
 
-/** @internal The client's headers that `sseProxy` passes on to the upstream. */
+/**
+ * @internal The default allow-list widened by a `forwardHeaders` option.
+ *
+ * @param where - the option as the user wrote it, for the error message.
+ * @throws OptionError for a name that is not a header, or one the proxy must not take from the client.
+ */
+export function forwardList(where: string, value: unknown): ReadonlySet<string> {
+  const forward = new Set(DEFAULT_FORWARDED);
+  if (value === undefined) return forward;
+  if (!Array.isArray(value)) {
+    throw new OptionError(
+      `${where} must be an array of header names, e.g. ['x-tenant-id'] (received ${describe(value)}).`,
+    );
+  }
+  for (const raw of value as unknown[]) {
+    if (typeof raw !== 'string' || !TOKEN.test(raw))
+      throw new OptionError(`${where}: ${describe(raw)} is not a header name.`);
+    const name = raw.toLowerCase();
+    const refusal = refusalOf(name);
+    if (refusal !== undefined) throw new OptionError(`${where}: \`${name}\` ${refusal}`);
+    forward.add(name);
+  }
+  return forward;
+}
+
+/** Why `name` cannot be widened into the allow-list, if it cannot. */
+function refusalOf(name: string): string | undefined {
+  if (name === 'cookie') return 'is forwarded with `forwardCookies: true`.';
+  if (OWN_VIEW.has(name)) {
+    return `cannot come from the client: sseProxy sets \`${name}\` itself from the BFF's view (req.ip, req.protocol, req.hostname); set another value with \`headers\`.`;
+  }
+  if (name === 'forwarded') {
+    return 'is not forwarded: it would contradict the X-Forwarded-* headers sseProxy sets itself; set it with `headers`.';
+  }
+  if (NEVER_FORWARDED.has(name)) return 'is hop-by-hop or set by sseProxy itself, so it cannot be forwarded.';
+  return undefined;
+}
+
+/**
+ * @internal The headers `sseProxy` derives from a client's request: the allowed client headers, minus
+ * any the client named in `Connection` (hop-by-hop too, RFC 9110 §7.6.1), then `X-Forwarded-*` as
+ * Express sees the request (honouring the app's `trust proxy`).
+ */
 export function forwardedHeaders(req: Request, rules: ForwardRules): OutgoingHttpHeaders {
   const headers: OutgoingHttpHeaders = {};
-  // Headers the client named in `Connection` are hop-by-hop too (RFC 9110 §7.6.1).
   const named = new Set(
     String(req.headers.connection ?? '')
       .split(',')
       .map((h) => h.trim().toLowerCase()),
   );
-  for (const [name, value] of Object.entries(req.headers)) {
-    if (value === undefined || NEVER_FORWARDED.has(name) || named.has(name)) continue;
-    headers[name] = value;
+  for (const name of rules.forward) {
+    const value = req.headers[name];
+    if (value !== undefined && !named.has(name)) headers[name] = value;
   }
   if (rules.forwardCookies && req.headers.cookie !== undefined) headers.cookie = req.headers.cookie;
+  if (req.ip !== undefined) headers['x-forwarded-for'] = req.ip;
+  headers['x-forwarded-proto'] = req.protocol;
+  if (req.hostname) headers['x-forwarded-host'] = req.hostname;
   return headers;
 }

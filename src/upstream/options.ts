@@ -20,7 +20,7 @@ import {
   logger as parseLogger,
   suggest,
 } from '../util/validate';
-import { isHeaderSafe, normaliseHeaders } from './headers';
+import { forwardList, isHeaderSafe, normaliseHeaders } from './headers';
 import type { BridgeOptions, SubscriptionSource } from './types';
 
 const TLS_KEYS = [
@@ -80,6 +80,7 @@ function headersOption<A extends unknown[]>(
 export interface ProxyConfig {
   readonly target: (req: Request) => URL;
   readonly headers: (req: Request) => MaybePromise<Record<string, string>>;
+  readonly forward: ReadonlySet<string>;
   readonly forwardCookies: boolean;
   readonly heartbeatMs: number;
   /** The `retry:` line, framed once. */
@@ -93,6 +94,7 @@ export interface ProxyConfig {
 const PROXY_KEYS = [
   'target',
   'headers',
+  'forwardHeaders',
   'forwardCookies',
   'heartbeatMs',
   'retryMs',
@@ -122,6 +124,7 @@ export function parseProxyOptions(options: ProxyOptions): ProxyConfig {
   return {
     target: resolveTarget,
     headers: headersOption<[Request]>('sseProxy: `headers`', options.headers, 'sseProxy: `headers(req)`'),
+    forward: forwardList('sseProxy: `forwardHeaders`', options.forwardHeaders),
     forwardCookies: boolean('sseProxy: `forwardCookies`', options.forwardCookies, false),
     heartbeatMs: integer('sseProxy: `heartbeatMs`', options.heartbeatMs, DEFAULTS.heartbeatMs, 0),
     retryFrame: `${formatRetry(retryMs)}\n`,

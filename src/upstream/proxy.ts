@@ -156,9 +156,11 @@ class ProxiedStream {
  * stream ends, so the browser retries after `retry:`. Defaults to a heartbeat every `25000` ms, `retry: 5000`,
  * and `10000` ms to get upstream headers.
  *
- * Forwarded toward upstream: the client's end-to-end headers except `Cookie` (unless `forwardCookies`),
- * `Authorization` and hop-by-hop ones; `Last-Event-ID` from the header or the `lastEventId` query parameter;
- * then the `headers` option, which wins. Upstream comments and `retry:` are not forwarded.
+ * Sent toward upstream: an allow-list of the client's headers (`Accept-Language`, `User-Agent`,
+ * `traceparent`, `tracestate`, `baggage`, `X-Request-Id`, plus `forwardHeaders`), `Cookie` only with
+ * `forwardCookies`; `Last-Event-ID` from the header or the `lastEventId` query parameter; `X-Forwarded-For`,
+ * `-Proto` and `-Host` from `req.ip`, `req.protocol` and `req.hostname`; then the `headers` option, which
+ * wins. Upstream comments and `retry:` are not forwarded.
  *
  * @param options - the upstream `target` and how to talk to it.
  * @returns an Express request handler; mount it on a GET route.
