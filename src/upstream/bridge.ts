@@ -186,7 +186,11 @@ class Bridge implements UpstreamBridge {
       );
       return this.dropped(link, false);
     }
-    const body = answer.body;
+    this.read(link, answer.body);
+  }
+
+  /** Parse an open upstream body into the publish chain, pausing it while the bus lags. */
+  private read(link: Link, body: Readable): void {
     link.body = body;
     link.connected = true;
     link.openedAt = Date.now();
