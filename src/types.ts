@@ -450,6 +450,13 @@ export interface ProxyOptions {
   target: string | URL | ((req: Request) => string | URL);
   /** Extra request headers toward upstream (e.g. a service token), computed per request. */
   headers?: Record<string, string> | ((req: Request) => MaybePromise<Record<string, string>>);
+  /**
+   * Client headers forwarded to the upstream besides the default allow-list (`Accept-Language`,
+   * `User-Agent`, `traceparent`, `tracestate`, `baggage`, `X-Request-Id`, `Last-Event-ID`), any case.
+   * Hop-by-hop headers, `Cookie` (see `forwardCookies`), `Forwarded` and `X-Forwarded-*` (set from the BFF's
+   * own view) are refused. Defaults to `[]`.
+   */
+  forwardHeaders?: readonly string[];
   /** Forward the browser's Cookie header. Defaults to `false`. */
   forwardCookies?: boolean;
   /** Heartbeat interval toward the client while upstream is silent, in ms. Defaults to `25000`. */
