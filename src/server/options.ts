@@ -4,6 +4,7 @@
  * ones are reported through the logger.
  */
 import type { Request } from 'express';
+import { DEFAULTS } from '../defaults';
 import { isSegment } from '../protocol/channels';
 import { type PublisherTable, parsePublishers } from '../publish-api/tokens';
 import type { AuditEntry, Bus, ChannelPolicy, Logger, MaybePromise, Principal, SseEvent, SseOptions } from '../types';
@@ -170,17 +171,17 @@ export function parseOptions(options: SseOptions): GatewayConfig {
   if (options.bus !== undefined && !isBus(options.bus)) {
     throw new OptionError('sseMiddleware: `bus` must be a Bus, e.g. createMemoryBus() or createRedisBus({ url }).');
   }
-  const retryMs = integer('sseMiddleware: `retryMs`', options.retryMs, 5000, 0);
-  const heartbeatMs = integer('sseMiddleware: `heartbeatMs`', options.heartbeatMs, 25_000, 1);
+  const retryMs = integer('sseMiddleware: `retryMs`', options.retryMs, DEFAULTS.retryMs, 0);
+  const heartbeatMs = integer('sseMiddleware: `heartbeatMs`', options.heartbeatMs, DEFAULTS.heartbeatMs, 1);
 
   let replay: GatewayConfig['replay'];
   if (options.replay === false) replay = false;
-  else if (options.replay === undefined) replay = { size: 1000, ttlMs: 600_000 };
+  else if (options.replay === undefined) replay = DEFAULTS.replay;
   else if (isPlainObject(options.replay)) {
     checkKeys('sseMiddleware: replay', options.replay, REPLAY_KEYS);
     replay = {
-      size: integer('sseMiddleware: `replay.size`', options.replay.size, 1000, 1),
-      ttlMs: integer('sseMiddleware: `replay.ttlMs`', options.replay.ttlMs, 600_000, 1),
+      size: integer('sseMiddleware: `replay.size`', options.replay.size, DEFAULTS.replay.size, 1),
+      ttlMs: integer('sseMiddleware: `replay.ttlMs`', options.replay.ttlMs, DEFAULTS.replay.ttlMs, 1),
     };
   } else throw new OptionError('sseMiddleware: `replay` must be { size?, ttlMs? } or false.');
 
