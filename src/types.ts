@@ -8,11 +8,14 @@ import type { ConnectionOptions } from 'node:tls';
 import type { Request, RequestHandler, Router } from 'express';
 import type { Cluster, Redis } from 'ioredis';
 
-/** The authenticated party behind a connection: any object with a string `id`. */
+/**
+ * The authenticated party behind a connection: any object with a string `id` (an app's own `interface User
+ * { id: string; … }` is one). Give `sseMiddleware<User>()` the app's type to see its other fields in
+ * `authorize` and `filter`.
+ */
 export interface Principal {
   /** Stable identifier of the user (or service) the connection belongs to. */
   readonly id: string;
-  readonly [key: string]: unknown;
 }
 
 /**
@@ -205,12 +208,16 @@ export interface Logger {
 /** A synchronous or asynchronous answer. */
 export type MaybePromise<T> = T | Promise<T>;
 
-/** Per-namespace settings; every field is optional. */
-export interface ChannelPolicy {
+/**
+ * Per-namespace settings; every field is optional.
+ *
+ * @typeParam P - the app's principal type, as `authentication` resolves it.
+ */
+export interface ChannelPolicy<P extends Principal = Principal> {
   /** Connect-time ACL for this namespace, after the gateway-wide `authorize`. */
-  authorize?(principal: Principal, channel: string, req: Request): MaybePromise<boolean>;
+  authorize?(principal: P, channel: string, req: Request): MaybePromise<boolean>;
   /** Per-event ACL for this namespace, after user scoping and before the gateway-wide `filter`. */
-  filter?(principal: Principal, event: SseEvent): MaybePromise<boolean>;
+  filter?(principal: P, event: SseEvent): MaybePromise<boolean>;
   /** `alerts:u1` (and `alerts:u1:…`) are open only to principal `u1`. */
   userScoped?: boolean;
   /** `false`: events of this namespace are not replayed after a reconnect. Defaults to `true`. */
@@ -302,23 +309,28 @@ export interface PublisherOptions {
   maxBodyBytes?: number;
 }
 
-/** Options of `sseMiddleware()`. */
-export interface SseOptions {
+/**
+ * Options of `sseMiddleware()`.
+ *
+ * @typeParam P - the app's principal type: `sseMiddleware<User>({ … })` (or an annotated `authentication`)
+ *   types `authorize`, `filter`, the policies and `authorizeCacheKey` with it. Any object with a string `id`.
+ */
+export interface SseOptions<P extends Principal = Principal> {
   /** Route of the stream. Defaults to `/events`. */
   path?: string;
   /** Allowed namespaces: a list, or a map of namespace to {@link ChannelPolicy}. */
-  channels: readonly string[] | Readonly<Record<string, ChannelPolicy>>;
+  channels: readonly string[] | Readonly<Record<string, ChannelPolicy<P>>>;
   /**
    * `false`: anonymous allowed; `true`: the principal is `req.user`, 401 when absent;
    * a function: resolves the principal (or `null` for 401). Defaults to `false`.
    */
-  authentication?: boolean | ((req: Request) => MaybePromise<Principal | null | undefined>);
+  authentication?: boolean | ((req: Request) => MaybePromise<P | null | undefined>);
   /** Honour `users` on events and `userScoped` namespaces. Defaults to `false`. */
   userScoping?: boolean;
   /** Connect-time ACL, once per requested channel or pattern. */
-  authorize?(principal: Principal, channel: string, req: Request): MaybePromise<boolean>;
+  authorize?(principal: P, channel: string, req: Request): MaybePromise<boolean>;
   /** Per-event ACL, for every event before it is written to a connection. */
-  filter?(principal: Principal, event: SseEvent): MaybePromise<boolean>;
+  filter?(principal: P, event: SseEvent): MaybePromise<boolean>;
   /**
    * How long an `authorize` allow is cached, in ms; `0` disables. Denials are never cached. Defaults to `5000`.
    */
@@ -329,7 +341,7 @@ export interface SseOptions {
    * principal object does not say it. Defaults to a digest of the whole principal object, so principals that
    * differ in any field (tenant, roles, session) never share a decision.
    */
-  authorizeCacheKey?(principal: Principal, req: Request): string | undefined;
+  authorizeCacheKey?(principal: P, req: Request): string | undefined;
   /** The bus. Defaults to the process-wide memory bus. */
   bus?: Bus;
   /** Heartbeat comment interval in ms. Defaults to `25000`. */

@@ -348,7 +348,7 @@ export class Gateway implements ConnectionHost, ReplaySource {
  * app.use(gateway);
  * await gateway.publish('logs:ws1:wf2', { line: 'done' });
  */
-export function sseMiddleware(options: SseOptions): SseGateway {
+export function sseMiddleware<P extends Principal = Principal>(options: SseOptions<P>): SseGateway {
   // Express passes (req, res, next) when the factory itself was mounted: app.use(sseMiddleware).
   // biome-ignore lint/complexity/noArguments: the declared signature stays (options) for users.
   if (arguments.length >= 2 && isExpressCall(options, arguments[1], arguments[2])) {
@@ -360,7 +360,8 @@ export function sseMiddleware(options: SseOptions): SseGateway {
     next(misuse);
     return undefined as unknown as SseGateway;
   }
-  const gateway = new Gateway(parseOptions(options));
+  // Inside, a principal is any `{ id }`: the app's type matters only to the app's own callbacks.
+  const gateway = new Gateway(parseOptions(options as SseOptions));
   const router = express.Router();
   const { path } = gateway.config;
   const guarded =

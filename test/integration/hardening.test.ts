@@ -18,7 +18,7 @@ const as = (id: string, tenant?: string) => ({ headers: { 'x-user': id, ...(tena
 
 describe('the authorize cache', () => {
   test('a principal of another tenant with the same id does not reuse a cached allow', async () => {
-    const authorize = jest.fn((principal: Principal) => principal.tenant === 'acme');
+    const authorize = jest.fn((principal: Principal & { tenant?: string }) => principal.tenant === 'acme');
     const { open } = await startGateway({
       channels: ['logs'],
       authentication: tenantUser,
