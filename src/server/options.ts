@@ -4,6 +4,7 @@
  * ones are reported through the logger.
  */
 import type { Request } from 'express';
+import { DEFAULT_HISTORY, parseHistoryWindow } from '../bus/history';
 import { isSegment } from '../protocol/channels';
 import type { Bus, ChannelPolicy, Logger, MaybePromise, Principal, SseEvent, SseOptions } from '../types';
 import {
@@ -67,7 +68,6 @@ const LIMIT_KEYS = [
   'retryAfterSeconds',
   'maxConnectionAgeMs',
 ] as const;
-const REPLAY_KEYS = ['size', 'ttlMs'] as const;
 const ADMIN_KEYS = ['authorize', 'maxBodyBytes'] as const;
 
 function parsePolicy(namespace: string, value: unknown): ChannelPolicy {
@@ -151,16 +151,10 @@ export function parseOptions(options: SseOptions): GatewayConfig {
   const retryMs = integer('sseMiddleware: `retryMs`', options.retryMs, 5000, 0);
   const heartbeatMs = integer('sseMiddleware: `heartbeatMs`', options.heartbeatMs, 25_000, 1);
 
-  let replay: GatewayConfig['replay'];
-  if (options.replay === false) replay = false;
-  else if (options.replay === undefined) replay = { size: 1000, ttlMs: 600_000 };
-  else if (isPlainObject(options.replay)) {
-    checkKeys('sseMiddleware: replay', options.replay, REPLAY_KEYS);
-    replay = {
-      size: integer('sseMiddleware: `replay.size`', options.replay.size, 1000, 1),
-      ttlMs: integer('sseMiddleware: `replay.ttlMs`', options.replay.ttlMs, 600_000, 1),
-    };
-  } else throw new OptionError('sseMiddleware: `replay` must be { size?, ttlMs? } or false.');
+  const replay: GatewayConfig['replay'] =
+    options.replay === false
+      ? false
+      : parseHistoryWindow('sseMiddleware', 'replay', options.replay, DEFAULT_HISTORY, ' or false');
 
   const rawLimits = options.limits ?? {};
   if (!isPlainObject(rawLimits)) throw new OptionError('sseMiddleware: `limits` must be an object.');
