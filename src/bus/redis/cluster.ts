@@ -2,11 +2,14 @@
  * Redis Cluster support: the hash slot of a key, and the sharded subscriber that follows the slot of the
  * bus's `{prefix}` across failovers and resharding.
  *
- * Why not ioredis's own `shardedSubscribers` Cluster option: it keeps one subscriber per master and
- * resubscribes by itself, but it gives the bus no moment between "the link is back" and "messages flow"
- * in which to read the missed range from the history, and its subscribers do not reconnect on their own
- * (a slot refresh replaces them). The bus needs exactly one connection, to one slot's owner, whose
- * `ready` starts a recovery; that is what this follower is.
+ * Why not ioredis's own `shardedSubscribers` Cluster option (tried against the cluster and failover
+ * tests, which pass with it behind an adapter): it needs ioredis 5.6 or later, above our `^5.4.0` peer
+ * range; it has no lifecycle events to build a recovery on (`subscribersReady` fires before the Cluster
+ * is ready, and also after a subscriber failed to start; `-node` is shared with the command pool); and
+ * it resubscribes on its own without waiting for the answer, so reading the gap after it would race the
+ * SSUBSCRIBE, while resubscribing ourselves as well grows its channel list by the whole interest on every
+ * recovery (24 entries for 4 channels after 5 reconnects). The bus needs one connection to one slot's
+ * owner whose `ready` starts a recovery; that is what this follower is.
  */
 import type { Cluster, Redis } from 'ioredis';
 import { loadIoRedis, OWN_CONNECTION } from './clients';
