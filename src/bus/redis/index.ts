@@ -69,7 +69,6 @@ import { Sequencer } from './sequencer';
 import { Subscriber } from './subscriber';
 import { decodeMessage, encodeHeaderTail, hashTag, type RedisNames, redisNames, type WireMessage } from './wire';
 
-export { DEFAULT_REDIS_HISTORY } from '../history';
 export { keySlot } from './cluster';
 
 /** How long a replay waits for the live stream to catch up with its snapshot. */
@@ -167,9 +166,7 @@ class RedisBus implements Bus {
         catchUp: (current) => receiver.catchUp(this.fetch, () => this.#history.size, current),
         deliver: (item) => receiver.deliver(item),
         signal: (message) => receiver.signal(message),
-        roundTrip: (ms) => {
-          receiver.lag = ms;
-        },
+        roundTrip: (ms) => receiver.roundTrip(ms),
         ping: (token) => this.sendPing(token),
       },
       config.watchdogMs,
@@ -235,10 +232,7 @@ class RedisBus implements Bus {
   }
 
   listen(listener: BusListener): () => void {
-    this.#receiver.listeners.add(listener);
-    return () => {
-      this.#receiver.listeners.delete(listener);
-    };
+    return this.#receiver.listen(listener);
   }
 
   watch(topic: string): () => void {
@@ -266,10 +260,7 @@ class RedisBus implements Bus {
   }
 
   onSignal(listener: BusSignalListener): () => void {
-    this.#receiver.signalListeners.add(listener);
-    return () => {
-      this.#receiver.signalListeners.delete(listener);
-    };
+    return this.#receiver.onSignal(listener);
   }
 
   async replay(lastEventId: string, query: ReplayQuery): Promise<ReplayResult> {
@@ -349,8 +340,7 @@ class RedisBus implements Bus {
 
   private async release(): Promise<void> {
     this.#subscriber.close();
-    this.#receiver.listeners.clear();
-    this.#receiver.signalListeners.clear();
+    this.#receiver.clear();
     this.#sequencer.cancel();
     const { commands, subscriber, ownsCommands } = this.#clients;
     await Promise.all((ownsCommands ? [subscriber, commands] : [subscriber]).map((client) => quit(client)));

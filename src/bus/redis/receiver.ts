@@ -31,10 +31,9 @@ function notify<T>(listeners: ReadonlySet<(value: T) => void>, value: T, what: s
 
 /** Turns received messages into listener calls, and reads the gap after a reconnect. */
 export class Receiver {
-  readonly listeners = new Set<BusListener>();
-  readonly signalListeners = new Set<BusSignalListener>();
-  /** Milliseconds from publish to receipt of this instance's own events, or of the last watchdog ping. */
-  lag: number | undefined;
+  readonly #listeners = new Set<BusListener>();
+  readonly #signalListeners = new Set<BusSignalListener>();
+  #lag: number | undefined;
 
   /** @param busId - the origin id of this instance's own publishes. */
   constructor(
@@ -43,6 +42,38 @@ export class Receiver {
     private readonly interest: Interest,
     private readonly logger: Logger,
   ) {}
+
+  /** Milliseconds from publish to receipt of this instance's own events, or of the last watchdog ping. */
+  get lag(): number | undefined {
+    return this.#lag;
+  }
+
+  /** A watchdog ping came back after `ms`. */
+  roundTrip(ms: number): void {
+    this.#lag = ms;
+  }
+
+  /** Receive every wanted event. Returns the unsubscribe function. */
+  listen(listener: BusListener): () => void {
+    this.#listeners.add(listener);
+    return () => {
+      this.#listeners.delete(listener);
+    };
+  }
+
+  /** Receive every signal. Returns the unsubscribe function. */
+  onSignal(listener: BusSignalListener): () => void {
+    this.#signalListeners.add(listener);
+    return () => {
+      this.#signalListeners.delete(listener);
+    };
+  }
+
+  /** Forget every listener (the bus is closing). */
+  clear(): void {
+    this.#listeners.clear();
+    this.#signalListeners.clear();
+  }
 
   /** An event message or a ping's head, in the order the subscriber received them. */
   deliver(item: Ordered): void {
@@ -59,10 +90,10 @@ export class Receiver {
     }
     const { header, epoch, seq } = decoded;
     if (!this.sequencer.accept(epoch, seq)) return;
-    if (header.origin === this.busId) this.lag = Math.max(0, Date.now() - header.time);
+    if (header.origin === this.busId) this.#lag = Math.max(0, Date.now() - header.time);
     if (!this.interest.covers(header.channel)) return;
     const event = createEvent(header.id, header.channel, decoded.dataJson, header.time, header.users);
-    notify(this.listeners, event, 'listener', this.logger);
+    notify(this.#listeners, event, 'listener', this.logger);
   }
 
   /** A message on the signal channel. */
@@ -72,7 +103,7 @@ export class Receiver {
       this.logger.warn('sse-gateway: ignored a malformed signal on the Redis bus', message.slice(0, 200));
       return;
     }
-    notify(this.signalListeners, signal, 'signal listener', this.logger);
+    notify(this.#signalListeners, signal, 'signal listener', this.logger);
   }
 
   /** After a reconnect: read the gap from the history, retrying a while; stop once `current()` is false. */
