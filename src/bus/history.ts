@@ -52,7 +52,7 @@ export function parseHistoryWindow(
 /** The query narrowed to what `window` still holds: a bus never promises more than it keeps. */
 export function boundQuery(query: ReplayQuery, window: HistoryWindow): ReplayQuery {
   return {
-    match: (channel) => query.match(channel),
+    ...query,
     maxCount: Math.min(query.maxCount, window.size),
     maxAgeMs: Math.min(query.maxAgeMs, window.ttlMs),
   };
