@@ -45,7 +45,7 @@ class MemoryBus implements Bus {
     const history =
       options.history === false
         ? false
-        : parseHistoryWindow('createMemoryBus', 'history', options.history, DEFAULT_HISTORY);
+        : parseHistoryWindow('createMemoryBus', 'history', options.history, DEFAULT_HISTORY, ' or false');
     this.history = history === false ? null : newHistory(history.size, history.ttlMs);
     this.idempotent = new LRUCache<string, SseEvent>({ max: 10_000, ttl: this.history?.ttl ?? DEFAULT_HISTORY.ttlMs });
   }
