@@ -56,7 +56,8 @@ export async function startRedisCluster(masters: number, replicas = 0): Promise<
   for (const node of nodes) {
     await eventually(
       async () =>
-        (await node.cli('CLUSTER', 'NODES')).split('\n').filter((l) => /[ ,]slave /.test(l)).length === masters * replicas,
+        (await node.cli('CLUSTER', 'NODES')).split('\n').filter((l) => /[ ,]slave /.test(l)).length ===
+        masters * replicas,
       15_000,
       `node ${node.port} to know all ${masters * replicas} replicas`,
     );
