@@ -18,7 +18,7 @@ const flag = (name) => argv.includes(`--${name}`);
 const option = (name) => argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
 
 if (flag('help')) {
-  console.log(`usage: node bench/run.mjs [--quick] [--only=better-sse,gateway,gateway-filter,gateway-redis,raw-express,raw-socket]
+  console.log(`usage: node bench/run.mjs [--quick] [--only=better-sse,gateway,gateway-filter,gateway-ops,gateway-redis,raw-express,raw-socket]
   --quick      smaller counts, fewer scenarios (about a minute)
   --only=…     run only these servers (raw is always added: every ratio is to raw);
                raw-socket is a diagnostic server that runs only when named here
@@ -279,6 +279,15 @@ const SERVERS = [
     file: 'gateway.mjs',
     args: ['--filter'],
     channels: FIVE,
+    replay: true,
+    needs: ['sseMiddleware'],
+  },
+  {
+    key: 'gateway-ops',
+    title: '(f) gateway + metrics + audit',
+    file: 'gateway.mjs',
+    args: ['--ops'],
+    channels: ROOM,
     replay: true,
     needs: ['sseMiddleware'],
   },

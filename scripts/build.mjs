@@ -15,11 +15,17 @@ execFileSync(
     stdio: 'inherit',
   },
 );
-const names = Object.keys(createRequire(import.meta.url)(join(root, 'dist/index.js'))).filter((n) => n !== 'default');
-const body = [
-  "import cjs from './index.js';",
-  ...names.map((n) => `export const ${n} = cjs.${n};`),
-  'export default cjs;',
-  '',
-].join('\n');
-writeFileSync(join(root, 'dist/index.mjs'), body);
+// Node entries: one CommonJS instance behind both `require` and `import` (the process-wide default bus must
+// not exist twice), so the ES module entry re-exports the CommonJS one's names.
+for (const entry of ['index', 'ops/metrics']) {
+  const file = join(root, `dist/${entry}.js`);
+  const names = Object.keys(createRequire(import.meta.url)(file)).filter((n) => n !== 'default');
+  const base = entry.split('/').pop();
+  const body = [
+    `import cjs from './${base}.js';`,
+    ...names.map((n) => `export const ${n} = cjs.${n};`),
+    'export default cjs;',
+    '',
+  ].join('\n');
+  writeFileSync(join(root, `dist/${entry}.mjs`), body);
+}

@@ -3,6 +3,7 @@
  * decides whether the events after a Last-Event-ID can still be served from a history or the client must
  * get `sse:reset`. The memory bus, the Redis bus and the gateway's `replay` option all use it.
  */
+import { DEFAULTS } from '../defaults';
 import { formatEventId } from '../protocol/event-id';
 import type { ReplayQuery, ReplayResult, SseEvent } from '../types';
 import { checkKeys, describe, integer, isPlainObject, OptionError } from '../util/validate';
@@ -13,8 +14,11 @@ export interface HistoryWindow {
   readonly ttlMs: number;
 }
 
-/** Default history of a memory bus and default `replay` window of a gateway: 1,000 events up to 10 minutes old. */
-export const DEFAULT_HISTORY: HistoryWindow = Object.freeze({ size: 1000, ttlMs: 600_000 });
+/**
+ * Default history of a memory bus, which is the gateway's default `replay` window (from the one defaults
+ * table): 1,000 events up to 10 minutes old.
+ */
+export const DEFAULT_HISTORY: HistoryWindow = DEFAULTS.replay;
 
 /** Default shared history of a Redis bus: the last 10,000 events up to 10 minutes old. */
 export const DEFAULT_REDIS_HISTORY: HistoryWindow = Object.freeze({ size: 10_000, ttlMs: 600_000 });

@@ -40,8 +40,12 @@ export interface ReadyPayload {
   readonly subscriptionToken?: string;
 }
 
-/** Why a stream was reset: the gateway sends `sse:reset` with one of these. */
-export type ResetReason = 'malformed-id' | 'unknown-id' | 'expired' | 'replay-disabled' | 'unavailable';
+/**
+ * Why a stream was reset: the gateway sends `sse:reset` with one of these. `too-large`: the missed events
+ * would not fit in the stream's buffer (`limits.maxBufferedBytes`), so replaying them would only close the
+ * stream again.
+ */
+export type ResetReason = 'malformed-id' | 'unknown-id' | 'expired' | 'replay-disabled' | 'unavailable' | 'too-large';
 
 /** Data of `sse:reset`. */
 export interface ResetPayload {
@@ -68,6 +72,8 @@ export interface SubscribedPayload {
   readonly removed: readonly string[];
   /** Every subscription of the stream after the change. */
   readonly channels: readonly string[];
+  /** Channels the instance holding the stream refused (e.g. over its channel limit), if any. */
+  readonly refused?: readonly RefusedChannel[];
 }
 
 /** The data of every data event: the concrete channel and the payload. */
