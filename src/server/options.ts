@@ -4,6 +4,7 @@
  * ones are reported through the logger.
  */
 import type { Request } from 'express';
+import { parseHistoryWindow } from '../bus/history';
 import { DEFAULTS } from '../defaults';
 import { isSegment } from '../protocol/channels';
 import { type PublisherTable, parsePublishers } from '../publish-api/tokens';
@@ -83,7 +84,6 @@ const LIMIT_KEYS = [
   'maxConnectionAgeMs',
   'onUserLimit',
 ] as const;
-const REPLAY_KEYS = ['size', 'ttlMs'] as const;
 const ADMIN_KEYS = ['authorize', 'maxBodyBytes'] as const;
 
 function parsePolicy(namespace: string, value: unknown): ChannelPolicy {
@@ -174,16 +174,10 @@ export function parseOptions(options: SseOptions): GatewayConfig {
   const retryMs = integer('sseMiddleware: `retryMs`', options.retryMs, DEFAULTS.retryMs, 0);
   const heartbeatMs = integer('sseMiddleware: `heartbeatMs`', options.heartbeatMs, DEFAULTS.heartbeatMs, 1);
 
-  let replay: GatewayConfig['replay'];
-  if (options.replay === false) replay = false;
-  else if (options.replay === undefined) replay = DEFAULTS.replay;
-  else if (isPlainObject(options.replay)) {
-    checkKeys('sseMiddleware: replay', options.replay, REPLAY_KEYS);
-    replay = {
-      size: integer('sseMiddleware: `replay.size`', options.replay.size, DEFAULTS.replay.size, 1),
-      ttlMs: integer('sseMiddleware: `replay.ttlMs`', options.replay.ttlMs, DEFAULTS.replay.ttlMs, 1),
-    };
-  } else throw new OptionError('sseMiddleware: `replay` must be { size?, ttlMs? } or false.');
+  const replay: GatewayConfig['replay'] =
+    options.replay === false
+      ? false
+      : parseHistoryWindow('sseMiddleware', 'replay', options.replay, DEFAULTS.replay, ' or false');
 
   const rawLimits = options.limits ?? {};
   if (!isPlainObject(rawLimits)) throw new OptionError('sseMiddleware: `limits` must be an object.');
