@@ -1,11 +1,197 @@
 /**
- * Sharing one stream across the tabs of a browser profile (owned by the `tabs` branch).
+ * Sharing one stream across the tabs of a browser profile: the client a tab gets when `shareAcrossTabs`
+ * is on. Its listeners, status and last event id are the tab's own; the stream is the leader tab's
+ * (`tab-member.ts` elects it, `tab-hub.ts` runs it), and its events arrive over a BroadcastChannel.
  */
+import type { StreamClientOptions } from './stream-client';
+import { TabMember } from './tab-member';
+import { type TabMessage, tabNames } from './tab-protocol';
+import { EventOrder, TabSubscriptions } from './tab-subscriptions';
+import type {
+  ClientEvent,
+  ClientStatus,
+  SseClient,
+  SseClientError,
+  SseClientOptions,
+  SubscriptionHandlers,
+} from './types';
 
 /**
- * True where a client can share its stream with the other tabs of this origin (`navigator.locks` and
- * `BroadcastChannel`). Not built yet: always `false`.
+ * True where a client can share its stream with the other tabs of this origin: `navigator.locks` (secure
+ * contexts only) and `BroadcastChannel` exist.
  */
 export function canShareAcrossTabs(): boolean {
-  return false;
+  return (
+    typeof BroadcastChannel === 'function' &&
+    typeof navigator === 'object' &&
+    navigator !== null &&
+    typeof navigator.locks?.request === 'function'
+  );
+}
+
+type StatusListener = (status: ClientStatus, error?: SseClientError) => void;
+
+/** The client of one tab of a shared stream. */
+class SharedClient implements SseClient {
+  private readonly subscriptions = new TabSubscriptions();
+  private readonly order = new EventOrder();
+  private readonly statusListeners = new Set<StatusListener>();
+  private readonly names;
+  private member: TabMember | undefined;
+  /** The shared stream's status, as the leader last said. */
+  private shared: ClientStatus = 'idle';
+  private statusNow: ClientStatus = 'idle';
+  private subscribedOnce = false;
+  private wasOpen = false;
+  /** The leader's position, for a takeover by a tab that has seen no event yet. */
+  private leaderLastEventId: string | undefined;
+  private readonly onPageHide = (): void => this.suspend();
+  private readonly onPageShow = (event: PageTransitionEvent): void => {
+    if (event.persisted) this.resume();
+  };
+
+  constructor(
+    private readonly options: SseClientOptions,
+    private readonly createStream: (options: StreamClientOptions) => SseClient,
+  ) {
+    this.names = tabNames(new URL(options.url, globalThis.location?.href).href);
+    this.resume();
+    globalThis.addEventListener?.('pagehide', this.onPageHide);
+    globalThis.addEventListener?.('pageshow', this.onPageShow);
+  }
+
+  get status(): ClientStatus {
+    return this.statusNow;
+  }
+
+  get lastEventId(): string | undefined {
+    return this.order.last ?? this.leaderLastEventId;
+  }
+
+  subscribe(channel: string, listener: (event: ClientEvent) => void, handlers?: SubscriptionHandlers): () => void {
+    if (this.statusNow === 'closed') return () => {};
+    const { first, remove } = this.subscriptions.add(channel, listener, handlers);
+    if (first) this.member?.add(channel);
+    this.subscribedOnce = true;
+    this.update();
+    return () => {
+      if (remove()) this.member?.remove(channel);
+    };
+  }
+
+  onStatus(listener: StatusListener): () => void {
+    this.statusListeners.add(listener);
+    return () => {
+      this.statusListeners.delete(listener);
+    };
+  }
+
+  close(): void {
+    this.shutDown(undefined);
+  }
+
+  private shutDown(error: SseClientError | undefined): void {
+    if (this.statusNow === 'closed') return;
+    this.suspend();
+    this.subscriptions.clear();
+    globalThis.removeEventListener?.('pagehide', this.onPageHide);
+    globalThis.removeEventListener?.('pageshow', this.onPageShow);
+    this.setStatus('closed', error);
+  }
+
+  /** Leave the tabs (page hidden, maybe into the back-forward cache): the leader's lock passes on now. */
+  private suspend(): void {
+    this.member?.leave();
+    this.member = undefined;
+  }
+
+  /** Join the tabs, with the channels this tab has. */
+  private resume(): void {
+    if (this.member !== undefined || this.statusNow === 'closed') return;
+    this.member = new TabMember(
+      this.names,
+      {
+        receive: (message) => this.receive(message),
+        resumeFrom: () => this.lastEventId,
+        createStream: (lastEventId) => this.createStream({ ...this.options, lastEventId }),
+      },
+      this.subscriptions.channels(),
+    );
+  }
+
+  private receive(message: TabMessage): void {
+    switch (message.t) {
+      case 'event':
+        if (this.order.accept(message.event.id)) this.subscriptions.deliver(message.event);
+        break;
+      case 'subscribed':
+        this.subscriptions.subscribed(message.channel);
+        break;
+      case 'reset':
+        this.subscriptions.reset(message.channel, message.reason);
+        break;
+      case 'refused':
+        this.subscriptions.refused(message.channel, message.error);
+        break;
+      case 'state':
+      case 'status': {
+        if (message.lastEventId !== undefined) this.leaderLastEventId = message.lastEventId;
+        const error = message.t === 'status' ? message.error : undefined;
+        // `closed` comes only from a stream that stopped for good (401): every tab stops with it.
+        if (message.status === 'closed') this.shutDown(error);
+        else {
+          this.shared = message.status;
+          this.update(error);
+        }
+        break;
+      }
+      default:
+    }
+  }
+
+  /** This tab's status from the shared one: `idle` until its first subscription. */
+  private update(error?: SseClientError): void {
+    if (!this.subscribedOnce) return;
+    let status = this.shared;
+    // The leader has no channel yet (this tab's are on their way) or a new leader is starting over.
+    if (status === 'idle') status = 'connecting';
+    if (status === 'connecting' && this.wasOpen) status = 'reconnecting';
+    this.setStatus(status, error);
+  }
+
+  private setStatus(status: ClientStatus, error?: SseClientError): void {
+    if (status === this.statusNow && error === undefined) return;
+    this.statusNow = status;
+    if (status === 'open') this.wasOpen = true;
+    for (const listener of [...this.statusListeners]) {
+      try {
+        listener(status, error);
+      } catch (thrown) {
+        queueMicrotask(() => {
+          throw thrown;
+        });
+      }
+    }
+  }
+}
+
+/**
+ * A client whose stream is shared with every tab of this browser profile that has one for the same `url`.
+ * One tab (elected by a Web Lock) holds the stream for the union of every tab's channels; when it closes or
+ * crashes, another takes over and resumes from the newest event id it saw. Use where
+ * {@link canShareAcrossTabs} is true.
+ *
+ * @param options - the client's options (the leading tab's are the stream's).
+ * @param createStream - creates the stream a leading tab holds (the client without sharing).
+ * @example
+ * ```ts
+ * const client = createSharedClient({ url: '/events' }, createStreamClient);
+ * client.subscribe('logs:ws1:*', (event) => console.log(event.data));
+ * ```
+ */
+export function createSharedClient(
+  options: SseClientOptions,
+  createStream: (options: StreamClientOptions) => SseClient,
+): SseClient {
+  return new SharedClient(options, createStream);
 }

@@ -1,0 +1,145 @@
+/**
+ * The leader tab's half of a shared stream: one stream (the client without sharing) subscribed to the
+ * union of every tab's channels, whose events, status and per-channel notices it posts once for all tabs.
+ */
+import { plainError, type TabMessage } from './tab-protocol';
+import { EventOrder, plainEvent } from './tab-subscriptions';
+import type { ClientEvent, SseClient, SseClientError } from './types';
+
+/** What the hub needs from the tab that leads. */
+export interface HubHost {
+  /** The subscription table (tab id → channels), kept by the tab from everyone's messages; read only. */
+  readonly table: ReadonlyMap<string, ReadonlySet<string>>;
+  /** This tab's id. */
+  readonly self: string;
+  /** Create the stream, resuming from `lastEventId`. */
+  createStream(lastEventId: string | undefined): SseClient;
+  /** Post to every tab, this one included. */
+  emit(message: TabMessage): void;
+}
+
+/** One channel of the union. */
+interface UnionEntry {
+  readonly tabs: Set<string>;
+  readonly unsubscribe: () => void;
+  confirmed: boolean;
+}
+
+/** The stream of the leader tab, shared by every tab. */
+export class TabHub {
+  private readonly union = new Map<string, UnionEntry>();
+  /** Channels refused while their `subscribe()` call was still running. */
+  private readonly refused = new Set<string>();
+  private readonly order: EventOrder;
+  private readonly stream: SseClient;
+  private readonly offStatus: () => void;
+  private closed = false;
+
+  /**
+   * @param host - the leading tab.
+   * @param lastEventId - the newest id the tab saw: the stream resumes there, so nothing is lost.
+   */
+  constructor(
+    private readonly host: HubHost,
+    lastEventId: string | undefined,
+  ) {
+    this.order = new EventOrder(lastEventId);
+    this.stream = host.createStream(lastEventId);
+    this.offStatus = this.stream.onStatus((status, error) => {
+      host.emit(
+        error === undefined
+          ? { t: 'status', status, lastEventId: this.stream.lastEventId }
+          : { t: 'status', status, error: plainError(error), lastEventId: this.stream.lastEventId },
+      );
+    });
+  }
+
+  /** The leader's view, for a tab that just said hello (and its copy of the table). */
+  state(): TabMessage {
+    const tabs: Record<string, string[]> = {};
+    for (const [tab, channels] of this.host.table) tabs[tab] = [...channels];
+    return { t: 'state', leader: this.host.self, status: this.stream.status, lastEventId: this.order.last, tabs };
+  }
+
+  /** Bring the stream in line with the whole table (on taking over). */
+  reconcileAll(): void {
+    for (const tab of this.host.table.keys()) this.reconcile(tab);
+    for (const [channel, entry] of this.union)
+      for (const tab of entry.tabs) if (!this.host.table.has(tab)) this.release(channel, entry, tab);
+  }
+
+  /**
+   * Bring the stream in line with one tab's row of the table: add the channels it gained, drop those it
+   * lost (a channel leaves the stream when its last tab leaves it).
+   *
+   * @param tab - a tab id; a tab no longer in the table loses every channel.
+   */
+  reconcile(tab: string): void {
+    if (this.closed) return;
+    const wanted = this.host.table.get(tab);
+    for (const [channel, entry] of this.union)
+      if (entry.tabs.has(tab) && !wanted?.has(channel)) this.release(channel, entry, tab);
+    if (wanted === undefined) return;
+    for (const channel of wanted) {
+      const entry = this.union.get(channel);
+      if (entry === undefined) this.open(channel, tab);
+      else if (!entry.tabs.has(tab)) {
+        entry.tabs.add(tab);
+        // The channel is already live: the newcomer's events flow from here on.
+        if (entry.confirmed) this.host.emit({ t: 'subscribed', channel });
+      }
+    }
+  }
+
+  /** Stop the stream without telling the tabs it closed (the next leader carries on). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.offStatus();
+    this.union.clear();
+    this.stream.close();
+  }
+
+  private open(channel: string, tab: string): void {
+    let entry: UnionEntry | undefined;
+    const unsubscribe = this.stream.subscribe(channel, (event) => this.forward(event), {
+      onSubscribed: () => {
+        if (entry !== undefined) entry.confirmed = true;
+        this.host.emit({ t: 'subscribed', channel });
+      },
+      onReset: (reason) => this.host.emit({ t: 'reset', channel, reason }),
+      onError: (error) => this.refuse(channel, error),
+    });
+    entry = { tabs: new Set([tab]), unsubscribe, confirmed: false };
+    // A refusal may come before subscribe() returned (a channel outside the grammar).
+    if (this.refused.has(channel)) {
+      this.refused.delete(channel);
+      unsubscribe();
+      return;
+    }
+    this.union.set(channel, entry);
+  }
+
+  private refuse(channel: string, error: SseClientError): void {
+    const entry = this.union.get(channel);
+    if (entry === undefined) this.refused.add(channel);
+    else {
+      this.union.delete(channel);
+      entry.unsubscribe();
+    }
+    // Every tab drops the channel from its copy of the table on this notice.
+    this.host.emit({ t: 'refused', channel, error: plainError(error) });
+  }
+
+  private release(channel: string, entry: UnionEntry, tab: string): void {
+    entry.tabs.delete(tab);
+    if (entry.tabs.size > 0) return;
+    this.union.delete(channel);
+    entry.unsubscribe();
+  }
+
+  /** An event reaches every listener of the stream it matches: post it once, whatever the overlaps. */
+  private forward(event: ClientEvent): void {
+    if (this.order.accept(event.id)) this.host.emit({ t: 'event', event: plainEvent(event) });
+  }
+}
