@@ -31,8 +31,8 @@ export class TabHub {
   /** Channels refused while their `subscribe()` call was still running. */
   private readonly refused = new Set<string>();
   private readonly order: EventOrder;
-  private readonly stream: SseClient;
-  private readonly offStatus: () => void;
+  private stream: SseClient;
+  private offStatus: () => void;
   private closed = false;
 
   /**
@@ -45,13 +45,32 @@ export class TabHub {
   ) {
     this.order = new EventOrder(lastEventId);
     this.stream = host.createStream(lastEventId);
-    this.offStatus = this.stream.onStatus((status, error) => {
-      host.emit(
+    this.offStatus = this.listen();
+  }
+
+  private listen(): () => void {
+    return this.stream.onStatus((status, error) => {
+      const lastEventId = this.stream.lastEventId;
+      this.host.emit(
         error === undefined
-          ? { t: 'status', status, lastEventId: this.stream.lastEventId }
-          : { t: 'status', status, error: plainError(error), lastEventId: this.stream.lastEventId },
+          ? { t: 'status', status, lastEventId }
+          : { t: 'status', status, error: plainError(error), lastEventId },
       );
     });
+  }
+
+  /**
+   * A tab subscribed after the stream stopped for good (401): start a new one, as a client without
+   * sharing starts over on a new subscription.
+   */
+  restart(): void {
+    if (this.closed || this.stream.status !== 'closed') return;
+    this.offStatus();
+    this.stream.close();
+    this.union.clear();
+    this.stream = this.host.createStream(this.order.last);
+    this.offStatus = this.listen();
+    this.reconcileAll();
   }
 
   /** The leader's view, for a tab that just said hello (and its copy of the table). */

@@ -96,6 +96,12 @@ export class TabMember {
     if (this.roleNow !== 'joining') this.send({ t: 'unsub', tab: this.id, channel });
   }
 
+  /** Ask the leader for a new stream after the shared one stopped for good (a new subscription after 401). */
+  restart(): void {
+    if (this.roleNow === 'joining' || this.roleNow === 'left') return;
+    this.send({ t: 'restart', tab: this.id });
+  }
+
   /** Leave for good: a leader stops its stream and lets the lock go, so another tab takes over at once. */
   leave(): void {
     if (this.roleNow === 'left') return;
@@ -207,6 +213,9 @@ export class TabMember {
       case 'unsub':
         if (message.tab !== this.id) this.applyRow(message.tab, message.channel, message.t === 'sub');
         this.changed(message.tab);
+        break;
+      case 'restart':
+        this.hub?.restart();
         break;
       case 'bye':
       case 'drop':

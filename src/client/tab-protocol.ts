@@ -27,7 +27,7 @@ export function tabNames(absoluteUrl: string): TabNames {
 }
 
 /**
- * Messages of the tabs. Every tab posts `hello`, `sub`, `unsub` and `bye` (and keeps a copy of the
+ * Messages of the tabs. Every tab posts `hello`, `sub`, `unsub`, `restart` and `bye` (and keeps a copy of the
  * subscription table from everyone's messages, so a tab that takes over knows every channel at once);
  * only the leader posts the others. BroadcastChannel keeps one sender's order, so a `subscribed` notice
  * comes before the channel's events that follow it on the stream.
@@ -39,6 +39,8 @@ export type TabMessage =
   | { readonly t: 'sub'; readonly tab: string; readonly channel: string }
   /** A tab's last listener of `channel` left. */
   | { readonly t: 'unsub'; readonly tab: string; readonly channel: string }
+  /** A tab subscribed after the stream stopped for good (401): the leader starts a new one. */
+  | { readonly t: 'restart'; readonly tab: string }
   /** A tab left (closed, or its page was hidden for the back-forward cache). */
   | { readonly t: 'bye'; readonly tab: string }
   /** The leader saw a tab die (its lock was released without a `bye`). */
@@ -71,6 +73,7 @@ const TYPES: ReadonlySet<string> = new Set([
   'hello',
   'sub',
   'unsub',
+  'restart',
   'bye',
   'drop',
   'state',

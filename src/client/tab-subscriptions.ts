@@ -3,7 +3,7 @@
  * grammar (the leader posts every event of the union once; each tab picks its own), and the order guard
  * that makes a takeover's replay harmless.
  */
-import { namespaceOf, parseTopic, patternKeysOf } from '../protocol/channels';
+import { namespaceOf, patternKeysOf } from '../protocol/channels';
 import { type EventId, parseEventId } from '../protocol/event-id';
 import type { ClientEvent, SseClientError, SubscriptionHandlers } from './types';
 
@@ -12,6 +12,13 @@ interface Subscription {
   readonly listener: (event: ClientEvent) => void;
   readonly handlers: SubscriptionHandlers | undefined;
   /** `onSubscribed` was called (it is called once per subscription). */
+  live: boolean;
+}
+
+/** The listeners of one channel or pattern. */
+interface Entry {
+  readonly subscriptions: Set<Subscription>;
+  /** The server has the channel: a listener added now is confirmed at once. */
   live: boolean;
 }
 
@@ -52,6 +59,8 @@ export class EventOrder {
    * @param id - an event id.
    */
   accept(id: string): boolean {
+    // An event without an id (not the gateway's) is always delivered and moves nothing.
+    if (id === '') return true;
     const parsed = parseEventId(id);
     const newest = this.newest;
     if (parsed !== null && newest !== null && parsed.epoch === newest.epoch && parsed.seq <= newest.seq) return false;
@@ -78,7 +87,7 @@ export class EventOrder {
 
 /** One tab's subscriptions of a shared stream. */
 export class TabSubscriptions {
-  private readonly byChannel = new Map<string, Set<Subscription>>();
+  private readonly byChannel = new Map<string, Entry>();
 
   /** Channels and patterns with at least one listener. */
   channels(): string[] {
@@ -104,24 +113,23 @@ export class TabSubscriptions {
     listener: (event: ClientEvent) => void,
     handlers: SubscriptionHandlers | undefined,
   ): { first: boolean; remove: () => boolean } {
-    if (parseTopic(channel, true) === null)
-      throw new TypeError(`subscribe(): \`${channel}\` is not a channel or a trailing-* pattern (e.g. \`logs:ws1:*\`)`);
     const subscription: Subscription = { listener, handlers, live: false };
-    let set = this.byChannel.get(channel);
-    const first = set === undefined;
-    if (set === undefined) {
-      set = new Set();
-      this.byChannel.set(channel, set);
+    let entry = this.byChannel.get(channel);
+    const first = entry === undefined;
+    if (entry === undefined) {
+      entry = { subscriptions: new Set(), live: false };
+      this.byChannel.set(channel, entry);
     }
-    set.add(subscription);
+    entry.subscriptions.add(subscription);
+    if (entry.live) queueMicrotask(() => this.confirm(channel, subscription));
     let removed = false;
     return {
       first,
       remove: () => {
         const current = this.byChannel.get(channel);
-        if (removed || current === undefined || !current.delete(subscription)) return false;
+        if (removed || current === undefined || !current.subscriptions.delete(subscription)) return false;
         removed = true;
-        if (current.size > 0) return false;
+        if (current.subscriptions.size > 0) return false;
         this.byChannel.delete(channel);
         return true;
       },
@@ -149,13 +157,10 @@ export class TabSubscriptions {
    * @param channel - as subscribed.
    */
   subscribed(channel: string): void {
-    const set = this.byChannel.get(channel);
-    if (set === undefined) return;
-    this.each(set, (s) => {
-      if (s.live) return;
-      s.live = true;
-      s.handlers?.onSubscribed?.();
-    });
+    const entry = this.byChannel.get(channel);
+    if (entry === undefined) return;
+    entry.live = true;
+    for (const subscription of [...entry.subscriptions]) this.confirm(channel, subscription);
   }
 
   /**
@@ -165,8 +170,8 @@ export class TabSubscriptions {
    * @param reason - the reset's reason.
    */
   reset(channel: string, reason: string): void {
-    const set = this.byChannel.get(channel);
-    if (set !== undefined) this.each(set, (s) => s.handlers?.onReset?.(reason));
+    const entry = this.byChannel.get(channel);
+    if (entry !== undefined) this.each(entry, (s) => s.handlers?.onReset?.(reason));
   }
 
   /**
@@ -177,10 +182,10 @@ export class TabSubscriptions {
    * @param error - why.
    */
   refused(channel: string, error: SseClientError): void {
-    const set = this.byChannel.get(channel);
-    if (set === undefined) return;
+    const entry = this.byChannel.get(channel);
+    if (entry === undefined) return;
     this.byChannel.delete(channel);
-    this.each(set, (s) => s.handlers?.onError?.(error));
+    this.each(entry, (s) => s.handlers?.onError?.(error));
   }
 
   /** Forget every listener (on close). */
@@ -188,8 +193,15 @@ export class TabSubscriptions {
     this.byChannel.clear();
   }
 
-  private each(set: Set<Subscription>, fn: (s: Subscription) => void): void {
-    for (const subscription of [...set]) call(() => fn(subscription));
+  private confirm(channel: string, subscription: Subscription): void {
+    const entry = this.byChannel.get(channel);
+    if (subscription.live || entry === undefined || !entry.subscriptions.has(subscription)) return;
+    subscription.live = true;
+    call(() => subscription.handlers?.onSubscribed?.());
+  }
+
+  private each(entry: Entry, fn: (s: Subscription) => void): void {
+    for (const subscription of [...entry.subscriptions]) call(() => fn(subscription));
   }
 }
 

@@ -3,6 +3,8 @@
  * is on. Its listeners, status and last event id are the tab's own; the stream is the leader tab's
  * (`tab-member.ts` elects it, `tab-hub.ts` runs it), and its events arrive over a BroadcastChannel.
  */
+
+import { parseTopic } from '../protocol/channels';
 import type { StreamClientOptions } from './stream-client';
 import { TabMember } from './tab-member';
 import { type TabMessage, tabNames } from './tab-protocol';
@@ -41,7 +43,7 @@ class SharedClient implements SseClient {
   /** The shared stream's status, as the leader last said. */
   private shared: ClientStatus = 'idle';
   private statusNow: ClientStatus = 'idle';
-  private subscribedOnce = false;
+  private disposed = false;
   private wasOpen = false;
   /** The leader's position, for a takeover by a tab that has seen no event yet. */
   private leaderLastEventId: string | undefined;
@@ -69,13 +71,27 @@ class SharedClient implements SseClient {
   }
 
   subscribe(channel: string, listener: (event: ClientEvent) => void, handlers?: SubscriptionHandlers): () => void {
-    if (this.statusNow === 'closed') return () => {};
+    if (typeof listener !== 'function')
+      throw new TypeError('subscribe(channel, listener): listener must be a function.');
+    // As the client without sharing: a bad channel or a closed client fails the subscription alone.
+    const refusal: SseClientError | undefined = this.disposed
+      ? { code: 'ERR_SSE_CLIENT_CLOSED', message: 'This client was closed; create a new one.' }
+      : typeof channel !== 'string' || parseTopic(channel, true) === null
+        ? { code: 'ERR_SSE_INVALID_CHANNEL', status: 400, message: `Malformed channel ${JSON.stringify(channel)}.` }
+        : undefined;
+    if (refusal !== undefined) {
+      queueMicrotask(() => handlers?.onError?.(refusal));
+      return () => {};
+    }
     const { first, remove } = this.subscriptions.add(channel, listener, handlers);
     if (first) this.member?.add(channel);
-    this.subscribedOnce = true;
+    // After a 401 the shared stream stopped; a new subscription starts it over, as without sharing.
+    if (this.shared === 'closed') this.member?.restart();
     this.update();
     return () => {
-      if (remove()) this.member?.remove(channel);
+      if (!remove()) return;
+      this.member?.remove(channel);
+      this.update();
     };
   }
 
@@ -91,7 +107,8 @@ class SharedClient implements SseClient {
   }
 
   private shutDown(error: SseClientError | undefined): void {
-    if (this.statusNow === 'closed') return;
+    if (this.disposed) return;
+    this.disposed = true;
     this.suspend();
     this.subscriptions.clear();
     globalThis.removeEventListener?.('pagehide', this.onPageHide);
@@ -107,7 +124,7 @@ class SharedClient implements SseClient {
 
   /** Join the tabs, with the channels this tab has. */
   private resume(): void {
-    if (this.member !== undefined || this.statusNow === 'closed') return;
+    if (this.member !== undefined || this.disposed) return;
     this.member = new TabMember(
       this.names,
       {
@@ -134,29 +151,27 @@ class SharedClient implements SseClient {
         this.subscriptions.refused(message.channel, message.error);
         break;
       case 'state':
-      case 'status': {
+      case 'status':
         if (message.lastEventId !== undefined) this.leaderLastEventId = message.lastEventId;
-        const error = message.t === 'status' ? message.error : undefined;
-        // `closed` comes only from a stream that stopped for good (401): every tab stops with it.
-        if (message.status === 'closed') this.shutDown(error);
-        else {
-          this.shared = message.status;
-          this.update(error);
-        }
+        this.shared = message.status;
+        this.update(message.t === 'status' ? message.error : undefined);
         break;
-      }
       default:
     }
   }
 
-  /** This tab's status from the shared one: `idle` until its first subscription. */
+  /**
+   * This tab's status from the shared one: `idle` without a subscription; `closed` when the stream stopped
+   * for good (401), until a new subscription starts it over.
+   */
   private update(error?: SseClientError): void {
-    if (!this.subscribedOnce) return;
+    if (this.disposed) return;
     let status = this.shared;
-    // The leader has no channel yet (this tab's are on their way) or a new leader is starting over.
+    // The leader has none of this tab's channels yet (they are on their way), or a new leader starts over.
     if (status === 'idle') status = 'connecting';
     if (status === 'connecting' && this.wasOpen) status = 'reconnecting';
-    this.setStatus(status, error);
+    if (status === 'closed') this.wasOpen = false;
+    this.setStatus(this.subscriptions.empty ? 'idle' : status, error);
   }
 
   private setStatus(status: ClientStatus, error?: SseClientError): void {
