@@ -1,0 +1,179 @@
+/// <reference lib="dom" />
+import type { Browser, BrowserContext } from 'playwright-core';
+import type { SseEvent } from '../../src';
+import { launchChromium } from '../helpers/browser';
+import { closeAll, eventually, startGateway } from '../helpers/gateway';
+import { openTab, serveTabPages, type Tab } from '../helpers/tab-pages';
+
+// Cross-tab sharing in Debian's Chromium: pages of one origin in one browser context share Web Locks and
+// BroadcastChannel, as the tabs of one browser profile do, and over HTTP/1.1 they share six connections
+// per host. The client is the built bundle (dist/client/index.mjs), served by the gateway's own app.
+let browser: Browser;
+let context: BrowserContext;
+
+beforeAll(async () => {
+  browser = await launchChromium();
+}, 60_000);
+afterAll(async () => {
+  await browser?.close();
+});
+beforeEach(async () => {
+  context = await browser.newContext();
+});
+afterEach(async () => {
+  await context.close();
+  await closeAll();
+});
+
+const OPTIONS = { channels: ['logs'], authentication: () => ({ id: 'alice' }) };
+
+/** Poll the tabs until `check` holds for what they recorded (each poll is a round trip to every page). */
+async function untilTabs(tabs: readonly Tab[], check: (records: Awaited<ReturnType<Tab['record']>>[]) => boolean) {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const records = await Promise.all(tabs.map((t) => t.record()));
+    if (check(records)) return records;
+    if (Date.now() > deadline)
+      throw new Error(`tabs never got there: ${JSON.stringify(records.map((r) => r.statuses))}`);
+  }
+}
+
+it('eight tabs of one origin over HTTP/1.1 all get their events over ONE server stream', async () => {
+  const { gateway, url } = await startGateway(OPTIONS, { before: serveTabPages });
+  const tabs: Tab[] = [];
+  for (let i = 0; i < 8; i++) tabs.push(await openTab(context, url));
+  for (const [i, tab] of tabs.entries()) {
+    await tab.start();
+    await tab.sub(`logs:tab${i}`);
+    await tab.sub('logs:all');
+  }
+  await Promise.all(tabs.map((tab, i) => tab.waitForSubscribed(`logs:tab${i}`)));
+  await Promise.all(tabs.map((tab) => tab.waitForSubscribed('logs:all')));
+  expect(gateway.stats().connections).toBe(1);
+  expect(gateway.activeTopics().sort()).toEqual([...tabs.map((_, i) => `logs:tab${i}`), 'logs:all'].sort());
+
+  const all = await gateway.publish('logs:all', 'to everyone');
+  const own: SseEvent[] = [];
+  for (let i = 0; i < 8; i++) own.push(await gateway.publish(`logs:tab${i}`, `to tab ${i}`));
+  const end = await gateway.publish('logs:all', 'end');
+  await Promise.all(tabs.map((tab) => tab.waitForData('end')));
+  for (const [i, tab] of tabs.entries()) {
+    const { received, statuses } = await tab.record();
+    expect(received).toEqual([
+      { id: all.id, channel: 'logs:all', data: 'to everyone' },
+      { id: own[i]?.id, channel: `logs:tab${i}`, data: `to tab ${i}` },
+      { id: end.id, channel: 'logs:all', data: 'end' },
+    ]);
+    expect(statuses.at(-1)).toBe('open');
+  }
+  expect(gateway.stats().connections).toBe(1);
+}, 60_000);
+
+it('without sharing, the seventh tab stalls: six streams per host, the seventh waits for one to close', async () => {
+  const { gateway, url } = await startGateway(OPTIONS, { before: serveTabPages });
+  // Every page is loaded first: with six streams open, not even a page could load from this host.
+  const tabs: Tab[] = [];
+  for (let i = 0; i < 7; i++) tabs.push(await openTab(context, url));
+  for (const tab of tabs) {
+    await tab.start({ shareAcrossTabs: false });
+    await tab.sub('logs:x');
+  }
+  await eventually(() => gateway.stats().connections === 6, 10_000, 'six streams');
+  await gateway.publish('logs:x', 'ping');
+  const records = await untilTabs(tabs, (rs) => rs.filter((r) => r.received.length === 1).length === 6);
+  const stalled = records.findIndex((r) => r.received.length === 0);
+  expect(await tabs[stalled]?.status()).toBe('connecting');
+  expect(gateway.stats().connections).toBe(6);
+
+  // It was queued behind the others, not broken: one tab closes and the seventh connects.
+  await tabs[(stalled + 1) % 7]?.page.close();
+  await tabs[stalled]?.waitForStatus('open');
+}, 60_000);
+
+it('the leader tab closes, then the next one crashes, while events flow: no tab loses or repeats one', async () => {
+  const { gateway, url } = await startGateway(OPTIONS, { before: serveTabPages });
+  const tabs: Tab[] = [];
+  for (let i = 0; i < 4; i++) tabs.push(await openTab(context, url));
+  // Started one after the other, so the first leads and the others queue for the lock in order.
+  for (const tab of tabs) {
+    await tab.start();
+    await tab.sub('logs:feed');
+    await tab.waitForSubscribed('logs:feed');
+  }
+  expect(gateway.stats().connections).toBe(1);
+
+  let n = 0;
+  const published: Promise<SseEvent>[] = [];
+  const timer = setInterval(() => published.push(gateway.publish('logs:feed', ++n)), 10);
+  try {
+    const [, second, , fourth] = tabs as [Tab, Tab, Tab, Tab];
+    await fourth.waitForData(20);
+
+    const closedAt = n;
+    const closing = Date.now();
+    await tabs[0]?.page.close();
+    await fourth.waitForData(closedAt + 20);
+    const tookOver = Date.now() - closing;
+
+    // A crash: the renderer dies without running a line of the page's code.
+    const crashedAt = n;
+    const cdp = await context.newCDPSession(second.page);
+    const crashed = new Promise((resolve) => second.page.once('crash', resolve));
+    cdp.send('Page.crash').catch(() => {});
+    await crashed;
+    await fourth.waitForData(crashedAt + 20);
+    console.log(`takeover after close: ${tookOver} ms (events at 100/s)`);
+  } finally {
+    clearInterval(timer);
+  }
+  const events = await Promise.all(published);
+  events.push(await gateway.publish('logs:feed', 'end'));
+  for (const tab of tabs.slice(2)) {
+    await tab.waitForData('end');
+    const { received } = await tab.record();
+    expect(received.map((e) => e.data)).toEqual(events.map((e) => e.data));
+    expect(received.map((e) => e.id)).toEqual(events.map((e) => e.id));
+  }
+  await eventually(() => gateway.stats().connections === 1, 10_000, 'one stream left');
+}, 90_000);
+
+it("followers' subscriptions change the leader's stream; a crashed follower's channels leave it", async () => {
+  const { gateway, url } = await startGateway(OPTIONS, { before: serveTabPages });
+  const [leader, follower, doomed] = [
+    await openTab(context, url),
+    await openTab(context, url),
+    await openTab(context, url),
+  ];
+  await leader.start();
+  await leader.sub('logs:a');
+  await leader.waitForSubscribed('logs:a');
+  await follower.start();
+  await doomed.start();
+  const topics = () => gateway.activeTopics().sort();
+
+  await follower.sub('logs:b');
+  await follower.waitForSubscribed('logs:b');
+  expect(topics()).toEqual(['logs:a', 'logs:b']);
+  await gateway.publish('logs:b', 'b1');
+  await follower.waitForData('b1');
+
+  await follower.unsub('logs:b');
+  await eventually(() => !gateway.activeTopics().includes('logs:b'), 10_000, 'logs:b to leave the stream');
+  expect(topics()).toEqual(['logs:a']);
+
+  await doomed.sub('logs:c:*');
+  await doomed.waitForSubscribed('logs:c:*');
+  expect(topics()).toEqual(['logs:a', 'logs:c:*']);
+  // The follower's own lock comes free when its renderer dies: the leader drops its channels.
+  const cdp = await context.newCDPSession(doomed.page);
+  const crashed = new Promise((resolve) => doomed.page.once('crash', resolve));
+  cdp.send('Page.crash').catch(() => {});
+  await crashed;
+  await eventually(() => !gateway.activeTopics().includes('logs:c:*'), 10_000, 'logs:c:* to leave the stream');
+  expect(topics()).toEqual(['logs:a']);
+
+  await gateway.publish('logs:a', 'a1');
+  await leader.waitForData('a1');
+  expect((await follower.record()).received.map((e) => e.data)).toEqual(['b1']);
+  expect(gateway.stats().connections).toBe(1);
+}, 60_000);
