@@ -2,8 +2,10 @@
  * The leader tab's half of a shared stream: one stream (the client without sharing) subscribed to the
  * union of every tab's channels, whose events, status and per-channel notices it posts once for all tabs.
  */
+
+import { LastEventId } from './last-event-id';
 import { plainError, type TabMessage } from './tab-protocol';
-import { EventOrder, plainEvent } from './tab-subscriptions';
+import { plainEvent } from './tab-subscriptions';
 import type { ClientEvent, SseClient, SseClientError } from './types';
 
 /** What the hub needs from the tab that leads. */
@@ -30,7 +32,8 @@ export class TabHub {
   private readonly union = new Map<string, UnionEntry>();
   /** Channels refused while their `subscribe()` call was still running. */
   private readonly refused = new Set<string>();
-  private readonly order: EventOrder;
+  /** Drops the second delivery of an event that matches several of the union's channels. */
+  private readonly order: LastEventId;
   private stream: SseClient;
   private offStatus: () => void;
   private closed = false;
@@ -43,7 +46,7 @@ export class TabHub {
     private readonly host: HubHost,
     lastEventId: string | undefined,
   ) {
-    this.order = new EventOrder(lastEventId);
+    this.order = new LastEventId(lastEventId, undefined);
     this.stream = host.createStream(lastEventId);
     this.offStatus = this.listen();
   }
@@ -68,7 +71,7 @@ export class TabHub {
     this.offStatus();
     this.stream.close();
     this.union.clear();
-    this.stream = this.host.createStream(this.order.last);
+    this.stream = this.host.createStream(this.order.value);
     this.offStatus = this.listen();
     this.reconcileAll();
   }
@@ -77,7 +80,7 @@ export class TabHub {
   state(): TabMessage {
     const tabs: Record<string, string[]> = {};
     for (const [tab, channels] of this.host.table) tabs[tab] = [...channels];
-    return { t: 'state', leader: this.host.self, status: this.stream.status, lastEventId: this.order.last, tabs };
+    return { t: 'state', leader: this.host.self, status: this.stream.status, lastEventId: this.order.value, tabs };
   }
 
   /** Bring the stream in line with the whole table (on taking over). */

@@ -1,10 +1,8 @@
 /**
  * One tab's listeners of a shared stream: reference-counted per channel, events routed by the channel
- * grammar (the leader posts every event of the union once; each tab picks its own), and the order guard
- * that makes a takeover's replay harmless.
+ * grammar (the leader posts every event of the union once; each tab picks its own).
  */
 import { namespaceOf, patternKeysOf } from '../protocol/channels';
-import { type EventId, parseEventId } from '../protocol/event-id';
 import type { ClientEvent, SseClientError, SubscriptionHandlers } from './types';
 
 /** One `subscribe()` call. */
@@ -30,58 +28,6 @@ function call(fn: () => void): void {
     queueMicrotask(() => {
       throw error;
     });
-  }
-}
-
-/**
- * The newest event id seen, and whether an event comes after it. A new leader resumes from the newest
- * id it saw; tabs that saw more get those events again, and this is where they are dropped: within one
- * epoch, an id at or below the newest is old. Another epoch (a restarted server, after `sse:reset`) starts
- * over; ids that do not parse are passed through.
- */
-export class EventOrder {
-  private newest: EventId | null = null;
-  private newestId: string | undefined;
-
-  /** @param lastEventId - where this tab starts from, if anywhere. */
-  constructor(lastEventId?: string) {
-    if (lastEventId !== undefined) this.advance(lastEventId);
-  }
-
-  /** The newest id seen. */
-  get last(): string | undefined {
-    return this.newestId;
-  }
-
-  /**
-   * True (and remembered) when `id` is newer than everything seen; false for an event already delivered.
-   *
-   * @param id - an event id.
-   */
-  accept(id: string): boolean {
-    // An event without an id (not the gateway's) is always delivered and moves nothing.
-    if (id === '') return true;
-    const parsed = parseEventId(id);
-    const newest = this.newest;
-    if (parsed !== null && newest !== null && parsed.epoch === newest.epoch && parsed.seq <= newest.seq) return false;
-    this.newest = parsed;
-    this.newestId = id;
-    return true;
-  }
-
-  /**
-   * Move forward to `id` if it is newer (a leader's position when this tab has seen no event past it).
-   *
-   * @param id - an event id.
-   */
-  advance(id: string): void {
-    const parsed = parseEventId(id);
-    const newest = this.newest;
-    if (parsed === null) return;
-    if (newest === null || parsed.epoch !== newest.epoch || parsed.seq > newest.seq) {
-      this.newest = parsed;
-      this.newestId = id;
-    }
   }
 }
 

@@ -5,10 +5,12 @@
  */
 
 import { parseTopic } from '../protocol/channels';
+import { LastEventId } from './last-event-id';
+import { parseClientOptions } from './options';
 import type { StreamClientOptions } from './stream-client';
 import { TabMember } from './tab-member';
 import { type TabMessage, tabNames } from './tab-protocol';
-import { EventOrder, TabSubscriptions } from './tab-subscriptions';
+import { TabSubscriptions } from './tab-subscriptions';
 import type {
   ClientEvent,
   ClientStatus,
@@ -36,7 +38,11 @@ type StatusListener = (status: ClientStatus, error?: SseClientError) => void;
 /** The client of one tab of a shared stream. */
 class SharedClient implements SseClient {
   private readonly subscriptions = new TabSubscriptions();
-  private readonly order = new EventOrder();
+  /**
+   * This tab's newest id (kept in sessionStorage when asked): its events are taken once each, and a stream
+   * this tab takes over resumes from it. A tab that saw more than the new leader drops the replayed ones.
+   */
+  private readonly order: LastEventId;
   private readonly statusListeners = new Set<StatusListener>();
   private readonly names;
   private member: TabMember | undefined;
@@ -56,6 +62,9 @@ class SharedClient implements SseClient {
     private readonly options: SseClientOptions,
     private readonly createStream: (options: StreamClientOptions) => SseClient,
   ) {
+    // Fail at creation on a wrong option, as without sharing.
+    const config = parseClientOptions(options);
+    this.order = new LastEventId(undefined, config.persistKey);
     this.names = tabNames(new URL(options.url, globalThis.location?.href).href);
     this.resume();
     globalThis.addEventListener?.('pagehide', this.onPageHide);
@@ -67,7 +76,7 @@ class SharedClient implements SseClient {
   }
 
   get lastEventId(): string | undefined {
-    return this.order.last ?? this.leaderLastEventId;
+    return this.order.value ?? this.leaderLastEventId;
   }
 
   subscribe(channel: string, listener: (event: ClientEvent) => void, handlers?: SubscriptionHandlers): () => void {
@@ -111,6 +120,7 @@ class SharedClient implements SseClient {
     this.disposed = true;
     this.suspend();
     this.subscriptions.clear();
+    this.order.dispose();
     globalThis.removeEventListener?.('pagehide', this.onPageHide);
     globalThis.removeEventListener?.('pageshow', this.onPageShow);
     this.setStatus('closed', error);
@@ -130,7 +140,8 @@ class SharedClient implements SseClient {
       {
         receive: (message) => this.receive(message),
         resumeFrom: () => this.lastEventId,
-        createStream: (lastEventId) => this.createStream({ ...this.options, lastEventId }),
+        // This tab's id is the one kept (the stream's own copy would be a second writer of the same key).
+        createStream: (lastEventId) => this.createStream({ ...this.options, lastEventId, persistLastEventId: false }),
       },
       this.subscriptions.channels(),
     );

@@ -1,6 +1,6 @@
 /// <reference lib="dom" />
 import type { Browser, BrowserContext } from 'playwright-core';
-import type { SseEvent } from '../../src';
+import type { SseEvent, SseGateway } from '../../src';
 import { launchChromium } from '../helpers/browser';
 import { closeAll, eventually, startGateway } from '../helpers/gateway';
 import { openTab, serveTabPages, type Tab } from '../helpers/tab-pages';
@@ -26,6 +26,8 @@ afterEach(async () => {
 });
 
 const OPTIONS = { channels: ['logs'], authentication: () => ({ id: 'alice' }) };
+
+const topics = (gateway: SseGateway) => gateway.activeTopics().sort().join();
 
 /** Poll the tabs until `check` holds for what they recorded (each poll is a round trip to every page). */
 async function untilTabs(tabs: readonly Tab[], check: (records: Awaited<ReturnType<Tab['record']>>[]) => boolean) {
@@ -149,31 +151,93 @@ it("followers' subscriptions change the leader's stream; a crashed follower's ch
   await leader.waitForSubscribed('logs:a');
   await follower.start();
   await doomed.start();
-  const topics = () => gateway.activeTopics().sort();
 
   await follower.sub('logs:b');
   await follower.waitForSubscribed('logs:b');
-  expect(topics()).toEqual(['logs:a', 'logs:b']);
+  expect(topics(gateway)).toBe('logs:a,logs:b');
   await gateway.publish('logs:b', 'b1');
   await follower.waitForData('b1');
 
   await follower.unsub('logs:b');
-  await eventually(() => !gateway.activeTopics().includes('logs:b'), 10_000, 'logs:b to leave the stream');
-  expect(topics()).toEqual(['logs:a']);
+  // Without the subscription route the leader changes by reconnecting: wait for the stream to be back.
+  await eventually(() => topics(gateway) === 'logs:a', 10_000, 'logs:b to leave the stream');
 
   await doomed.sub('logs:c:*');
   await doomed.waitForSubscribed('logs:c:*');
-  expect(topics()).toEqual(['logs:a', 'logs:c:*']);
+  expect(topics(gateway)).toBe('logs:a,logs:c:*');
   // The follower's own lock comes free when its renderer dies: the leader drops its channels.
   const cdp = await context.newCDPSession(doomed.page);
   const crashed = new Promise((resolve) => doomed.page.once('crash', resolve));
   cdp.send('Page.crash').catch(() => {});
   await crashed;
-  await eventually(() => !gateway.activeTopics().includes('logs:c:*'), 10_000, 'logs:c:* to leave the stream');
-  expect(topics()).toEqual(['logs:a']);
+  await eventually(() => topics(gateway) === 'logs:a', 10_000, 'logs:c:* to leave the stream');
+
+  // close() on a follower takes its channels off the stream.
+  await follower.sub('logs:d');
+  await follower.waitForSubscribed('logs:d');
+  await follower.close();
+  await eventually(() => topics(gateway) === 'logs:a', 10_000, 'logs:d to leave the stream');
 
   await gateway.publish('logs:a', 'a1');
   await leader.waitForData('a1');
   expect((await follower.record()).received.map((e) => e.data)).toEqual(['b1']);
+  expect(await follower.status()).toBe('closed');
+  expect(gateway.stats().connections).toBe(1);
+}, 60_000);
+
+it("a channel refused to a follower fails that follower's subscription alone; the others keep flowing", async () => {
+  const { gateway, url } = await startGateway(
+    { ...OPTIONS, authorize: (_principal, channel) => channel !== 'logs:secret' },
+    { before: serveTabPages },
+  );
+  const [leader, follower] = [await openTab(context, url), await openTab(context, url)];
+  await leader.start();
+  await leader.sub('logs:a');
+  await leader.waitForSubscribed('logs:a');
+  await follower.start();
+  await follower.sub('logs:b');
+  await follower.waitForSubscribed('logs:b');
+  await follower.sub('logs:secret');
+  await follower.page.waitForFunction(
+    () => (window as unknown as { tab: { record: { errors: unknown[] } } }).tab.record.errors.length === 1,
+  );
+  expect((await follower.record()).errors).toEqual([{ channel: 'logs:secret', code: 'ERR_SSE_FORBIDDEN_CHANNEL' }]);
+  await eventually(() => topics(gateway) === 'logs:a,logs:b', 10_000, 'the stream without logs:secret');
+  await gateway.publish('logs:a', 'a1');
+  await gateway.publish('logs:b', 'b1');
+  await leader.waitForData('a1');
+  await follower.waitForData('b1');
+  expect((await leader.record()).errors).toEqual([]);
+  expect(await follower.status()).toBe('open');
+}, 60_000);
+
+it('401 stops every tab with ERR_SSE_UNAUTHENTICATED; a new subscription in a follower starts the stream over', async () => {
+  let signedIn = true;
+  const { gateway, url } = await startGateway(
+    { ...OPTIONS, authentication: () => (signedIn ? { id: 'alice' } : null) },
+    { before: serveTabPages },
+  );
+  const [leader, follower] = [await openTab(context, url), await openTab(context, url)];
+  await leader.start();
+  await leader.sub('logs:a');
+  await leader.waitForSubscribed('logs:a');
+  await follower.start();
+  await follower.sub('logs:b');
+  await follower.waitForSubscribed('logs:b');
+
+  signedIn = false;
+  gateway.disconnect('alice');
+  await Promise.all([leader.waitForStatus('closed'), follower.waitForStatus('closed')]);
+  for (const tab of [leader, follower]) expect((await tab.record()).statusErrors).toContain('ERR_SSE_UNAUTHENTICATED');
+  expect(gateway.stats().connections).toBe(0);
+
+  signedIn = true;
+  await follower.sub('logs:c');
+  await Promise.all([leader.waitForStatus('open'), follower.waitForStatus('open')]);
+  await follower.waitForSubscribed('logs:c');
+  await gateway.publish('logs:a', 'a1');
+  await gateway.publish('logs:c', 'c1');
+  await leader.waitForData('a1');
+  await follower.waitForData('c1');
   expect(gateway.stats().connections).toBe(1);
 }, 60_000);

@@ -13,20 +13,25 @@ export interface TabRecord {
   /** `channel data` per event, in arrival order. */
   received: { id: string; channel: string; data: unknown }[];
   statuses: string[];
+  /** Codes of the errors that came with a status change. */
+  statusErrors: string[];
   errors: { channel: string; code: string }[];
   subscribed: string[];
 }
 
 const PAGE = `<!doctype html><meta charset="utf-8"><title>tab</title><script type="module">
 import { createSseClient } from '/client/index.mjs';
-const record = { received: [], statuses: [], errors: [], subscribed: [] };
+const record = { received: [], statuses: [], statusErrors: [], errors: [], subscribed: [] };
 const offs = new Map();
 window.tab = {
   record,
   client: undefined,
   start(options) {
     this.client = createSseClient({ url: '/events', ...options });
-    this.client.onStatus((status) => record.statuses.push(status));
+    this.client.onStatus((status, error) => {
+      record.statuses.push(status);
+      if (error) record.statusErrors.push(error.code);
+    });
   },
   sub(channel) {
     const off = this.client.subscribe(channel, (e) => record.received.push({ id: e.id, channel: e.channel, data: e.data }), {
@@ -41,6 +46,9 @@ window.tab = {
   },
   status() {
     return this.client.status;
+  },
+  close() {
+    this.client.close();
   },
 };
 window.tabReady = true;
@@ -63,6 +71,7 @@ interface TabDriver {
   sub(channel: string): void;
   unsub(channel: string): void;
   status(): string;
+  close(): void;
 }
 
 /** One tab, driven from the test. */
@@ -80,6 +89,10 @@ export class Tab {
 
   unsub(channel: string): Promise<void> {
     return this.page.evaluate((c) => (window as unknown as { tab: TabDriver }).tab.unsub(c), channel);
+  }
+
+  close(): Promise<void> {
+    return this.page.evaluate(() => (window as unknown as { tab: TabDriver }).tab.close());
   }
 
   record(): Promise<TabRecord> {
