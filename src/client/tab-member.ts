@@ -9,13 +9,16 @@ import { TabHub } from './tab-hub';
 import { readTabMessage, type TabMessage, type TabNames } from './tab-protocol';
 import type { SseClient } from './types';
 
-/** Where a tab is: `joining` until its own lock is held, then `follower`, `leader`, and `left` for good. */
+/**
+ * Where a tab is: `joining` until its own lock is held, then `follower` or `leader` (a leader whose page
+ * is frozen steps down to `follower`), and `left` for good.
+ */
 export type TabRole = 'joining' | 'follower' | 'leader' | 'left';
 
 const TRANSITIONS: Readonly<Record<TabRole, readonly TabRole[]>> = {
   joining: ['follower', 'left'],
   follower: ['leader', 'left'],
-  leader: ['left'],
+  leader: ['follower', 'left'],
   left: [],
 };
 
@@ -49,7 +52,10 @@ export class TabMember {
   private leading: AbortController | undefined;
   private hub: TabHub | undefined;
   private readonly watched = new Set<string>();
-  private readonly releases: (() => void)[] = [];
+  /** Withdraws this tab from the queue for the leader lock. */
+  private queue: AbortController | undefined;
+  private releaseTab: (() => void) | undefined;
+  private releaseLeader: (() => void) | undefined;
 
   /**
    * @param names - the stream's channel and lock names.
@@ -68,7 +74,7 @@ export class TabMember {
       const message = readTabMessage(event.data);
       if (message !== null) this.handle(message);
     };
-    this.hold(names.tabLock(this.id), () => this.joined());
+    this.hold(names.tabLock(this.id), this.abort.signal, (release) => this.joined(release));
   }
 
   /** The role now. */
@@ -102,17 +108,44 @@ export class TabMember {
     this.send({ t: 'restart', tab: this.id });
   }
 
+  /**
+   * Stop leading, and queueing for the lead, while the page is frozen (a frozen leader would stall every
+   * tab; a frozen tab granted the lock could not take it up). The tab stays a member: its channels stay on
+   * the stream and the other tabs' messages wait for it.
+   */
+  pause(): void {
+    this.queue?.abort();
+    this.queue = undefined;
+    if (this.roleNow !== 'leader') return;
+    this.stopLeading();
+    this.transition('follower');
+  }
+
+  /** Queue for the lead again once the page runs again. */
+  unpause(): void {
+    if (this.roleNow === 'follower' && this.queue === undefined) this.queueForLead();
+  }
+
   /** Leave for good: a leader stops its stream and lets the lock go, so another tab takes over at once. */
   leave(): void {
     if (this.roleNow === 'left') return;
     if (this.roleNow !== 'joining') this.channel.postMessage({ t: 'bye', tab: this.id } satisfies TabMessage);
+    if (this.roleNow === 'leader') this.stopLeading();
+    this.transition('left');
+    this.queue?.abort();
+    this.abort.abort();
+    this.releaseTab?.();
+    this.channel.close();
+  }
+
+  private stopLeading(): void {
     this.hub?.close();
     this.hub = undefined;
-    this.transition('left');
-    this.abort.abort();
     this.leading?.abort();
-    for (const release of this.releases.splice(0)) release();
-    this.channel.close();
+    this.leading = undefined;
+    this.watched.clear();
+    this.releaseLeader?.();
+    this.releaseLeader = undefined;
   }
 
   private transition(to: TabRole): void {
@@ -120,23 +153,29 @@ export class TabMember {
     this.roleNow = to;
   }
 
-  /** Request `name` and hold it until this tab leaves; `granted` runs once it is held. */
-  private hold(name: string, granted: () => void): void {
+  /** Request `name` and hold it until `release` is called; `granted` runs once it is held. */
+  private hold(name: string, signal: AbortSignal, granted: (release: () => void) => void): void {
     navigator.locks
-      .request(name, { signal: this.abort.signal }, () => {
-        if (this.roleNow === 'left') return undefined;
-        return new Promise<void>((release) => {
-          this.releases.push(release);
-          granted();
-        });
+      .request(name, { signal }, () => {
+        if (this.roleNow === 'left' || signal.aborted) return undefined;
+        return new Promise<void>((release) => granted(release));
       })
-      .catch(ignore); // AbortError: left while waiting.
+      .catch(ignore); // AbortError: withdrawn while waiting.
   }
 
-  private joined(): void {
+  private joined(release: () => void): void {
+    this.releaseTab = release;
     this.transition('follower');
     this.send({ t: 'hello', tab: this.id, channels: [...this.own] });
-    this.hold(this.names.base, () => {
+    this.queueForLead();
+  }
+
+  private queueForLead(): void {
+    const queue = new AbortController();
+    this.queue = queue;
+    this.hold(this.names.base, queue.signal, (release) => {
+      this.queue = undefined;
+      this.releaseLeader = release;
       this.lead().catch((error: unknown) => {
         // No stream to share (createStream threw): let another tab try, and show why.
         this.leave();
@@ -153,7 +192,7 @@ export class TabMember {
     this.leading = leading;
     // Rows of tabs that died while the old leader watched them (or with it) go before the stream opens.
     const held = await navigator.locks.query().catch(() => undefined);
-    if (this.roleNow !== 'leader') return;
+    if (this.leading !== leading) return;
     if (held !== undefined) {
       const alive = new Set((held.held ?? []).map((lock) => lock.name));
       for (const tab of this.tableNow.keys())

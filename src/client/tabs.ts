@@ -54,9 +54,11 @@ class SharedClient implements SseClient {
   /** The leader's position, for a takeover by a tab that has seen no event yet. */
   private leaderLastEventId: string | undefined;
   private readonly onPageHide = (): void => this.suspend();
-  private readonly onPageShow = (event: PageTransitionEvent): void => {
-    if (event.persisted) this.resume();
+  private readonly onPageShow = (event: Event): void => {
+    if ((event as PageTransitionEvent).persisted) this.resume();
   };
+  private readonly onFreeze = (): void => this.member?.pause();
+  private readonly onResume = (): void => this.member?.unpause();
 
   constructor(
     private readonly options: SseClientOptions,
@@ -67,8 +69,17 @@ class SharedClient implements SseClient {
     this.order = new LastEventId(undefined, config.persistKey);
     this.names = tabNames(new URL(options.url, globalThis.location?.href).href);
     this.resume();
-    globalThis.addEventListener?.('pagehide', this.onPageHide);
-    globalThis.addEventListener?.('pageshow', this.onPageShow);
+    this.listenToPage(true);
+  }
+
+  /** Page lifecycle: hidden for good or for the back-forward cache (leave), frozen (stop leading). */
+  private listenToPage(on: boolean): void {
+    const method = on ? 'addEventListener' : 'removeEventListener';
+    globalThis[method]?.('pagehide', this.onPageHide);
+    globalThis[method]?.('pageshow', this.onPageShow);
+    if (typeof document === 'undefined') return;
+    document[method]('freeze', this.onFreeze);
+    document[method]('resume', this.onResume);
   }
 
   get status(): ClientStatus {
@@ -121,8 +132,7 @@ class SharedClient implements SseClient {
     this.suspend();
     this.subscriptions.clear();
     this.order.dispose();
-    globalThis.removeEventListener?.('pagehide', this.onPageHide);
-    globalThis.removeEventListener?.('pageshow', this.onPageShow);
+    this.listenToPage(false);
     this.setStatus('closed', error);
   }
 

@@ -241,3 +241,64 @@ it('401 stops every tab with ERR_SSE_UNAUTHENTICATED; a new subscription in a fo
   await follower.waitForData('c1');
   expect(gateway.stats().connections).toBe(1);
 }, 60_000);
+
+it('a leader whose page is freezing hands the stream over at once; the stale post of a leader is dropped', async () => {
+  // Headless Chromium does not freeze a visible page (CDP Page.setWebLifecycleState leaves it running),
+  // so the page is told it freezes by the lifecycle events themselves; its stream must move to another tab.
+  const resumedFrom: (string | undefined)[] = [];
+  const { gateway, url } = await startGateway(OPTIONS, {
+    before: (app) => {
+      serveTabPages(app);
+      app.get('/events', (req, _res, next) => {
+        resumedFrom.push(req.query.lastEventId as string | undefined);
+        next();
+      });
+    },
+  });
+  const tabs: Tab[] = [];
+  for (let i = 0; i < 3; i++) tabs.push(await openTab(context, url));
+  for (const tab of tabs) {
+    await tab.start();
+    await tab.sub('logs:feed');
+    await tab.waitForSubscribed('logs:feed');
+  }
+  expect(resumedFrom).toEqual([undefined]);
+  const [first, , last] = tabs as [Tab, Tab, Tab];
+  let n = 0;
+  const published: Promise<SseEvent>[] = [];
+  const timer = setInterval(() => published.push(gateway.publish('logs:feed', ++n)), 10);
+  try {
+    await last.waitForData(10);
+    await first.page.evaluate(() => document.dispatchEvent(new Event('freeze')));
+    await eventually(() => resumedFrom.length === 2, 10_000, 'a second stream');
+    await last.waitForData(n + 20);
+    await first.page.evaluate(() => document.dispatchEvent(new Event('resume')));
+  } finally {
+    clearInterval(timer);
+  }
+  expect(resumedFrom[1]).toMatch(/^[a-z0-9]+-\d+$/);
+  const events = await Promise.all(published);
+  events.push(await gateway.publish('logs:feed', 'end'));
+  for (const tab of tabs) {
+    await tab.waitForData('end');
+    expect((await tab.record()).received.map((e) => e.id)).toEqual(events.map((e) => e.id));
+  }
+  expect(gateway.stats().connections).toBe(1);
+  expect(resumedFrom).toHaveLength(2);
+
+  // A late post of a replaced leader (here forged by a page) repeats an old event: no tab takes it again.
+  const stale = { ...(await last.record()).received[0] };
+  const marker = { id: `${String(events[0]?.id).split('-')[0]}-999999999`, channel: 'logs:feed', data: 'marker' };
+  await last.page.evaluate(
+    ([a, b]) => {
+      const channel = new BroadcastChannel(`sse-gateway:v1:${location.origin}/events`);
+      for (const event of [a, b]) channel.postMessage({ t: 'event', event: { ...event, namespace: 'logs' } });
+      channel.close();
+    },
+    [stale, marker] as const,
+  );
+  for (const tab of tabs) {
+    await tab.waitForData('marker');
+    expect((await tab.record()).received.map((e) => e.data)).toEqual([...events.map((e) => e.data), 'marker']);
+  }
+}, 60_000);
