@@ -10,8 +10,8 @@ const clientDir = join(__dirname, '../../dist/client');
 
 /** What a tab page records. */
 export interface TabRecord {
-  /** `channel data` per event, in arrival order. */
-  received: { id: string; channel: string; data: unknown }[];
+  /** The events, in arrival order; `at` is when (ms since the epoch, sub-millisecond). */
+  received: { id: string; channel: string; data: unknown; at: number }[];
   statuses: string[];
   /** Codes of the errors that came with a status change. */
   statusErrors: string[];
@@ -34,7 +34,8 @@ window.tab = {
     });
   },
   sub(channel) {
-    const off = this.client.subscribe(channel, (e) => record.received.push({ id: e.id, channel: e.channel, data: e.data }), {
+    const off = this.client.subscribe(channel, (e) =>
+      record.received.push({ id: e.id, channel: e.channel, data: e.data, at: performance.timeOrigin + performance.now() }), {
       onSubscribed: () => record.subscribed.push(channel),
       onError: (error) => record.errors.push({ channel, code: error.code }),
     });
