@@ -7,6 +7,7 @@
  */
 import { TabHub } from './tab-hub';
 import { readTabMessage, type TabMessage, type TabNames } from './tab-protocol';
+import { call } from './tab-subscriptions';
 import type { SseClient } from './types';
 
 /**
@@ -179,7 +180,7 @@ export class TabMember {
       this.lead().catch((error: unknown) => {
         // No stream to share (createStream threw): let another tab try, and show why.
         this.leave();
-        queueMicrotask(() => {
+        call(() => {
           throw error;
         });
       });

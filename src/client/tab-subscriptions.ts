@@ -20,14 +20,17 @@ interface Entry {
   live: boolean;
 }
 
-/** Run a user callback so that its throw reaches the page's error handler without stopping the others. */
-function call(fn: () => void): void {
+/**
+ * Run a user callback so that its throw reaches the page's error handler (`reportError`, as the client
+ * without sharing does) without stopping the other listeners.
+ */
+export function call(fn: () => void): void {
   try {
     fn();
   } catch (error) {
-    queueMicrotask(() => {
-      throw error;
-    });
+    const report = (globalThis as { reportError?: (error: unknown) => void }).reportError;
+    if (typeof report === 'function') report(error);
+    else console.error('sse client: a listener threw', error);
   }
 }
 

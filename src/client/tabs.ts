@@ -10,7 +10,7 @@ import { parseClientOptions } from './options';
 import type { StreamClientOptions } from './stream-client';
 import { TabMember } from './tab-member';
 import { type TabMessage, tabNames } from './tab-protocol';
-import { TabSubscriptions } from './tab-subscriptions';
+import { call, TabSubscriptions } from './tab-subscriptions';
 import type {
   ClientEvent,
   ClientStatus,
@@ -100,7 +100,7 @@ class SharedClient implements SseClient {
         ? { code: 'ERR_SSE_INVALID_CHANNEL', status: 400, message: `Malformed channel ${JSON.stringify(channel)}.` }
         : undefined;
     if (refusal !== undefined) {
-      queueMicrotask(() => handlers?.onError?.(refusal));
+      queueMicrotask(() => call(() => handlers?.onError?.(refusal)));
       return () => {};
     }
     const { first, remove } = this.subscriptions.add(channel, listener, handlers);
@@ -199,15 +199,7 @@ class SharedClient implements SseClient {
     if (status === this.statusNow && error === undefined) return;
     this.statusNow = status;
     if (status === 'open') this.wasOpen = true;
-    for (const listener of [...this.statusListeners]) {
-      try {
-        listener(status, error);
-      } catch (thrown) {
-        queueMicrotask(() => {
-          throw thrown;
-        });
-      }
-    }
+    for (const listener of [...this.statusListeners]) call(() => listener(status, error));
   }
 }
 
