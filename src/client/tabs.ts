@@ -21,12 +21,15 @@ import type {
 } from './types';
 
 /**
- * True where a client can share its stream with the other tabs of this origin: `navigator.locks` (secure
- * contexts only) and `BroadcastChannel` exist.
+ * True where a client can share its stream with the other tabs of this origin: a page or worker (it has a
+ * `location`; Node has Web Locks and BroadcastChannel too, but no tabs) with `navigator.locks` (secure
+ * contexts only) and `BroadcastChannel`.
  */
 export function canShareAcrossTabs(): boolean {
   return (
     typeof BroadcastChannel === 'function' &&
+    typeof location === 'object' &&
+    location !== null &&
     typeof navigator === 'object' &&
     navigator !== null &&
     typeof navigator.locks?.request === 'function'
