@@ -1,0 +1,121 @@
+import type { SseGateway } from '../../src';
+import { attempts, nodeClient, record, recordRequests, type SeenRequest } from '../helpers/client';
+import { closeAll, startGateway } from '../helpers/gateway';
+
+afterEach(closeAll);
+
+/** Publishes `{ n }` to each channel in turn, one round every `intervalMs`, until stopped. */
+function steadyPublisher(gateway: SseGateway, channels: readonly string[], intervalMs = 4) {
+  let round = 0;
+  let stopped = false;
+  let resolveStopped: () => void = () => {};
+  const finished = new Promise<void>((resolve) => {
+    resolveStopped = resolve;
+  });
+  const loop = async () => {
+    while (!stopped) {
+      for (const channel of channels) await gateway.publish(channel, { n: round });
+      round++;
+      await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    }
+    resolveStopped();
+  };
+  void loop();
+  return {
+    get round() {
+      return round;
+    },
+    async stop(): Promise<number> {
+      stopped = true;
+      await finished;
+      return round;
+    },
+  };
+}
+
+const numbers = (events: readonly { data: unknown }[]) => events.map((e) => (e.data as { n: number }).n);
+const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
+
+describe('subscription changes on an open stream', () => {
+  it('add and remove while publishing: the staying channel gets every event once, in order', async () => {
+    let seen: SeenRequest[] = [];
+    const { gateway, url } = await startGateway(
+      { channels: ['logs'] },
+      {
+        before: (app) => {
+          seen = recordRequests(app);
+        },
+      },
+    );
+    const client = nodeClient(`${url}/events`);
+    const stay = record(client, 'logs:stay');
+    const gone = record(client, 'logs:gone');
+    await Promise.all([stay.subscribed, gone.subscribed]);
+    const publisher = steadyPublisher(gateway, ['logs:stay', 'logs:gone', 'logs:new']);
+    await stay.until((r) => r.events.length >= 20, 10_000, '20 events');
+
+    gone.unsubscribe();
+    const goneCount = gone.events.length;
+    const added = record(client, 'logs:new');
+    await added.subscribed;
+    const liveFrom = publisher.round;
+    await added.until((r) => numbers(r.events).includes(liveFrom + 20), 10_000, '20 more events');
+    const total = await publisher.stop();
+
+    await stay.until((r) => r.events.length === total, 10_000, 'every event');
+    expect(numbers(stay.events)).toEqual(range(0, total));
+    expect(new Set(stay.events.map((e) => e.id)).size).toBe(total);
+    expect(gone.events).toHaveLength(goneCount);
+    // From onSubscribed on, every event of the new channel, once, in order.
+    const fresh = numbers(added.events).filter((n) => n >= liveFrom);
+    expect(fresh).toEqual(range(liveFrom, total));
+    expect(numbers(added.events)).toEqual([...new Set(numbers(added.events))].sort((a, b) => a - b));
+    expect(attempts(seen).length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('changes made in one tick are one change', async () => {
+    let seen: SeenRequest[] = [];
+    const { url } = await startGateway(
+      { channels: ['logs'] },
+      {
+        before: (app) => {
+          seen = recordRequests(app);
+        },
+      },
+    );
+    const client = nodeClient(`${url}/events`);
+    await record(client, 'logs:a').subscribed;
+    const before = seen.length;
+    const added = ['logs:b', 'logs:c', 'logs:d'].map((channel) => record(client, channel));
+    await Promise.all(added.map((r) => r.subscribed));
+    // One stream attempt, or one subscription request plus nothing else.
+    expect(seen.length - before).toBe(1);
+  });
+
+  it('a refused channel fails its own subscription; the others keep flowing', async () => {
+    const { gateway, url } = await startGateway({
+      channels: ['logs'],
+      authorize: (_principal, channel) => !channel.startsWith('logs:secret'),
+    });
+    const client = nodeClient(`${url}/events`);
+    const open = record(client, 'logs:open');
+    const secret = record(client, 'logs:secret');
+    await secret.until((r) => r.errors.length === 1, 10_000, 'the refusal');
+    expect(secret.errors[0]).toMatchObject({ code: 'ERR_SSE_FORBIDDEN_CHANNEL', status: 403 });
+    await open.subscribed;
+
+    const publisher = steadyPublisher(gateway, ['logs:open', 'logs:secret']);
+    await open.until((r) => r.events.length >= 10, 10_000, '10 events');
+    // Refused again on an open stream, while events flow.
+    const later = record(client, 'logs:secret:2');
+    await later.until((r) => r.errors.length === 1, 10_000, 'the second refusal');
+    expect(later.errors[0]).toMatchObject({ code: 'ERR_SSE_FORBIDDEN_CHANNEL', status: 403 });
+    const total = await publisher.stop();
+    await open.until((r) => r.events.length === total, 10_000, 'every event');
+    expect(numbers(open.events)).toEqual(range(0, total));
+    expect(secret.events).toHaveLength(0);
+    expect(later.events).toHaveLength(0);
+    expect(later.subscribedCount + secret.subscribedCount).toBe(0);
+    expect(client.status).toBe('open');
+  });
+});
