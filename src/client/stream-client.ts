@@ -372,7 +372,6 @@ class StreamClient implements SseClient {
     // Failed before it opened: find out why before deciding how to come back.
     stream.transport.close();
     const generation = this.generation;
-    if (this.status === 'connecting') this.machine.to('reconnecting');
     const failure =
       status === 401
         ? { status, code: 'ERR_SSE_UNAUTHENTICATED', message: 'Sign in again.' }

@@ -1,7 +1,8 @@
+import type { Failure } from '../../src/client/diagnose';
 import { decideFailure, upstreamFailure } from '../../src/client/failure-policy';
 
 describe('what a failed stream request calls for', () => {
-  it.each([
+  it.each<[Failure, string, string]>([
     [{ status: 401, code: 'ERR_SSE_UNAUTHENTICATED', message: 'm' }, 'halt', 'ERR_SSE_UNAUTHENTICATED'],
     [{ status: 401, message: 'no body' }, 'halt', 'ERR_SSE_UNAUTHENTICATED'],
     [
