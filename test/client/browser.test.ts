@@ -132,3 +132,45 @@ it('in Chromium: 401 closes the client (read through fetch) and nothing retries'
     await context.close();
   }
 });
+
+it('in Chromium: while the client waits out a long backoff, the browser coming online reconnects at once', async () => {
+  // Backoff delays at the top of their range (a minute), so only the `online` event can bring it back soon.
+  const page60s = PAGE.replace(
+    'persistLastEventId: true',
+    'reconnect: { initialDelayMs: 60000, maxDelayMs: 60000 }',
+  ).replace('<script type="module">', '<script>Math.random = () => 0.999;</script><script type="module">');
+  const { gateway, url } = await startGateway(
+    { channels: ['logs'], authentication: () => ({ id: 'u1' }) },
+    {
+      before: (app) => {
+        app.get('/', (_req, res) => {
+          res.type('html').send(page60s);
+        });
+        app.get('/client.mjs', (_req, res) => {
+          res.type('text/javascript').send(bundle);
+        });
+      },
+    },
+  );
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    await page.goto(url);
+    await page.waitForFunction(() => (window as unknown as PageState).statuses.includes('open'));
+    await gateway.publish('logs:a', 1);
+    await page.waitForFunction(() => (window as unknown as PageState).received.length === 1);
+    // Offline, the stream drops: the client waits a minute before its next attempt.
+    await context.setOffline(true);
+    gateway.disconnect('u1');
+    await page.waitForFunction(() => (window as unknown as PageState).statuses.includes('reconnecting'));
+    await gateway.publish('logs:a', 2);
+    const started = Date.now();
+    await context.setOffline(false);
+    await page.waitForFunction(() => (window as unknown as PageState).received.length === 2);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect((await state(page)).received).toEqual([1, 2]);
+    expect((await state(page)).statuses).toEqual(['connecting', 'open', 'reconnecting', 'open']);
+  } finally {
+    await context.close();
+  }
+});
