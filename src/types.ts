@@ -78,10 +78,28 @@ export type ReplayResult =
  * A control message between the gateways that share a bus. Not an event: it is never sequenced, stored
  * or replayed, and delivery is best effort (a process whose link to the bus is down misses it).
  */
-export interface BusSignal {
-  /** `disconnect`: end the streams of `principalId` and forget its cached `authorize` decisions. */
+export type BusSignal = DisconnectSignal | SubscriptionSignal;
+
+/** End the streams of `principalId` and forget its cached `authorize` decisions. */
+export interface DisconnectSignal {
   readonly type: 'disconnect';
   readonly principalId: string;
+}
+
+/**
+ * Change the subscriptions of stream `connectionId`, wherever it is open: sent by the instance that
+ * received `POST {path}/subscriptions` (which authenticated and authorised it) when the stream is not its
+ * own. The instance holding the stream applies it if the token and the principal match.
+ */
+export interface SubscriptionSignal {
+  readonly type: 'subscriptions';
+  readonly connectionId: string;
+  readonly subscriptionToken: string;
+  readonly principalId: string;
+  readonly requestId: string;
+  /** Authorised channels to add, each with the id to replay after, if any. */
+  readonly add: readonly { readonly channel: string; readonly since?: string }[];
+  readonly remove: readonly string[];
 }
 
 /** Receives {@link BusSignal}s. */

@@ -68,6 +68,8 @@ export interface SubscribedPayload {
   readonly removed: readonly string[];
   /** Every subscription of the stream after the change. */
   readonly channels: readonly string[];
+  /** Channels the instance holding the stream refused (e.g. over its channel limit), if any. */
+  readonly refused?: readonly RefusedChannel[];
 }
 
 /** The data of every data event: the concrete channel and the payload. */

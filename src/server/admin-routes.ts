@@ -15,7 +15,7 @@ interface AdminTarget {
 const fail = sendError;
 
 /** Read a JSON body up to `limit` bytes, unless a body parser already did. */
-async function readJson(req: Request, limit: number): Promise<unknown> {
+export async function readJson(req: Request, limit: number): Promise<unknown> {
   const parsed = (req as Request & { body?: unknown }).body;
   if (parsed !== undefined && typeof parsed === 'object' && parsed !== null && !Buffer.isBuffer(parsed)) return parsed;
   if (!/^application\/(.+\+)?json\b/i.test(req.get('content-type') ?? '')) {

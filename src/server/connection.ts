@@ -1,14 +1,13 @@
 /**
- * One open stream: ordered delivery through the ACL, a bounded outgoing buffer, the replay hold,
- * and a single idempotent close path.
+ * One open stream: ordered delivery through the ACL, the replay hold, the stream's byte limit, and a single
+ * idempotent close path. Bytes go out through its {@link StreamWriter}; which channels it hears is the
+ * channel index's business.
  */
-import { OutgoingMessage } from 'node:http';
-import type { Socket } from 'node:net';
 import type { Response } from 'express';
 import { type EncodedFrame, encodeEvent, encodeFrame } from '../bus/event';
-import type { Topic } from '../protocol/channels';
 import { parseEventId } from '../protocol/event-id';
 import type { MaybePromise, Principal, SseEvent } from '../types';
+import { StreamWriter, type WriteBatch } from './stream-writer';
 
 /** The per-event verdict of the ACL for one connection. */
 export type Gate = (connection: Connection, event: SseEvent) => MaybePromise<boolean>;
@@ -17,50 +16,18 @@ export type Gate = (connection: Connection, event: SseEvent) => MaybePromise<boo
 export interface ConnectionHost {
   readonly gate: Gate;
   readonly maxBufferedBytes: number;
+  readonly batch: WriteBatch;
   /** Called once per event frame accepted for a client. */
   delivered(): void;
   /** Called when the connection is closed for falling behind. */
   overflowed(connection: Connection): void;
-  /** True from the second event within one tick: writes are then corked and leave together. */
-  readonly batching: boolean;
-  /** Uncork `connection` once the current tick's writes are done. */
-  uncorkLater(connection: Connection): void;
 }
 
-/** A corked socket is flushed early past this many bytes, so a burst never waits on the tick's end. */
-const FLUSH_CORKED_AT = 64 * 1024;
-
+/** An event waiting for its ACL verdict (or for the events before it), or a control frame in line. */
 interface Pending {
-  readonly event: SseEvent;
+  readonly event: SseEvent | undefined;
   readonly encoded: EncodedFrame;
   verdict: MaybePromise<boolean> | undefined;
-}
-
-/** Node's internals that tell whether raw chunks may go straight to the socket. */
-interface ResponseInternals {
-  chunkedEncoding?: boolean;
-  outputData?: unknown[];
-}
-
-/**
- * The socket of `res` when whole HTTP/1.1 chunks can be written to it directly: the headers are out,
- * the body is chunked, nothing is queued in the response, and no middleware wrapped `res.write`
- * (compression does). `res.write` would frame each write as three socket writes plus a cork; one
- * pre-framed chunk per event is one write. Otherwise `undefined`, and `res.write` is used.
- */
-function directSocket(res: Response): Socket | undefined {
-  const socket = res.socket as (Socket & { _httpMessage?: unknown }) | null;
-  const internals = res as unknown as ResponseInternals;
-  if (
-    socket === null ||
-    socket._httpMessage !== res ||
-    internals.chunkedEncoding !== true ||
-    internals.outputData?.length !== 0 ||
-    res.write !== OutgoingMessage.prototype.write
-  ) {
-    return undefined;
-  }
-  return socket;
 }
 
 /** One client's stream. Created by the gateway after every check passed and the headers were sent. */
@@ -74,35 +41,25 @@ export class Connection {
   private held: SseEvent[] | undefined;
   /** Bytes of the held events' frames: they count toward `maxBufferedBytes` like any other backlog. */
   private heldBytes = 0;
-  private outbox: Buffer[] | undefined;
-  private outboxBytes = 0;
-  private congested = false;
-  private corked = false;
   private closed = false;
-  private readonly socket: Socket | undefined;
-  private readonly flush: (() => void) | undefined;
-  /** Created on first congestion only: most connections never need it. */
-  private drainListener: (() => void) | undefined;
+  private readonly writer: StreamWriter;
   /** When the gateway ends this stream for its age (`limits.maxConnectionAgeMs`); `Infinity` for never. */
   expiresAt = Number.POSITIVE_INFINITY;
 
   /**
    * @param id - connection id, sent in `sse:ready`.
    * @param principal - who is connected.
-   * @param topics - the subscriptions, as parsed.
    * @param res - the response the stream is written to (its headers already sent).
+   * @param subscriptionToken - the secret that a subscription change of this stream must carry.
    */
   constructor(
     readonly id: string,
     readonly principal: Principal,
-    readonly topics: readonly Topic[],
     readonly res: Response,
     private readonly host: ConnectionHost,
+    readonly subscriptionToken: string,
   ) {
-    this.socket = directSocket(res);
-    // compression() buffers until flushed; it skips `no-transform` responses, but flush if it is there.
-    const flush = (res as Response & { flush?: () => void }).flush;
-    this.flush = typeof flush === 'function' ? flush.bind(res) : undefined;
+    this.writer = new StreamWriter(res, host.batch, () => this.overLimit());
   }
 
   /** True once the stream is closed for any reason. */
@@ -110,10 +67,9 @@ export class Connection {
     return this.closed;
   }
 
-  /** Bytes waiting for this client: events held during a replay, ACL queue, our outbox, Node's buffers. */
+  /** Bytes waiting for this client: events held during a replay, the ACL queue, and the writer's backlog. */
   get bufferedBytes(): number {
-    const node = this.socket ? this.socket.writableLength : this.res.writableLength;
-    return this.pendingBytes + this.heldBytes + this.outboxBytes + node;
+    return this.pendingBytes + this.heldBytes + this.writer.bufferedBytes;
   }
 
   /**
@@ -142,13 +98,20 @@ export class Connection {
     this.held ??= [];
   }
 
+  /** True while live events are held for a replay. */
+  get holding(): boolean {
+    return this.held !== undefined;
+  }
+
   /**
-   * Deliver `replayed` (already in order), then the held live events newer than `headId`.
+   * Deliver `replayed` (already in order), then the held live events, less those the replay covered: an
+   * event whose channel `covered` and whose sequence is at or below `headId` was in the replay's snapshot.
    *
    * @param replayed - events from the bus's history.
-   * @param headId - the newest id the replay covered; held events up to it are duplicates.
+   * @param headId - the newest id the replay covered, or `undefined` when nothing was replayed.
+   * @param covered - which channels the replay read; defaults to every channel.
    */
-  release(replayed: readonly SseEvent[], headId: string | undefined): void {
+  release(replayed: readonly SseEvent[], headId: string | undefined, covered?: (channel: string) => boolean): void {
     const held = this.held ?? [];
     this.held = undefined;
     this.heldBytes = 0;
@@ -161,23 +124,62 @@ export class Connection {
     }
     for (const event of held) {
       if (seen.has(event.id)) continue;
-      const seq = parseEventId(event.id);
-      if (head && seq && seq.epoch === head.epoch && seq.seq <= head.seq) continue;
+      if (head && (covered === undefined || covered(event.channel))) {
+        const seq = parseEventId(event.id);
+        if (seq && seq.epoch === head.epoch && seq.seq <= head.seq) continue;
+      }
       this.enqueue(event, encodeEvent(event), undefined);
     }
   }
 
-  /** Write a frame outside the event flow (control events, heartbeats). */
+  /**
+   * Drop queued and held events whose channel no longer `wanted` (a subscription was removed), so that none
+   * is written after the change's `sse:subscribed`.
+   */
+  forget(wanted: (channel: string) => boolean): void {
+    if (this.held !== undefined) {
+      this.held = this.held.filter((event) => wanted(event.channel));
+      this.heldBytes = this.held.reduce((sum, event) => sum + encodeEvent(event).frame.length, 0);
+    }
+    if (this.pending !== undefined && this.pending.length > 0) {
+      // The head may be awaiting its verdict in pump(); it stays and is checked again when it is written.
+      const [head, ...rest] = this.pending as [Pending, ...Pending[]];
+      const kept = rest.filter((item) => item.event === undefined || wanted(item.event.channel));
+      this.pending = [head, ...kept];
+      this.pendingBytes = this.pending.reduce((sum, item) => sum + item.encoded.frame.length, 0);
+    }
+    this.stillWanted = wanted;
+  }
+
+  /** After {@link Connection.forget}: the check for the event that was awaiting its verdict then. */
+  private stillWanted: ((channel: string) => boolean) | undefined;
+
+  /** Write a frame outside the event flow (`retry:`, `sse:ready`, heartbeats), at once. */
   writeRaw(frame: EncodedFrame | string): void {
-    this.write(typeof frame === 'string' ? encodeFrame(frame) : frame);
+    if (this.closed) return;
+    this.writer.write(typeof frame === 'string' ? encodeFrame(frame) : frame);
+  }
+
+  /**
+   * Write a control frame in order with the events before it: behind any event still waiting for its ACL
+   * verdict, at once otherwise.
+   */
+  writeInOrder(frame: string): void {
+    if (this.pending === undefined || this.pending.length === 0) {
+      this.writeRaw(frame);
+      return;
+    }
+    const encoded = encodeFrame(frame);
+    this.pending.push({ event: undefined, encoded, verdict: true });
+    this.pendingBytes += encoded.frame.length;
   }
 
   /** Heartbeat: skipped while the client is not reading, since it would only add to the backlog. */
   heartbeat(frame: EncodedFrame): void {
-    if (!this.congested) this.write(frame);
+    if (!this.writer.congested) this.writeRaw(frame);
   }
 
-  /** End the stream politely (gateway shutdown). */
+  /** End the stream politely (shutdown, age limit, disconnect). */
   end(): void {
     if (this.closed) return;
     this.closed = true;
@@ -189,12 +191,10 @@ export class Connection {
     this.closed = true;
     this.pending = undefined;
     this.pendingBytes = 0;
-    this.outbox = undefined;
-    this.outboxBytes = 0;
     this.held = undefined;
     this.heldBytes = 0;
     this.lastOffered = undefined;
-    if (this.drainListener) (this.socket ?? this.res).off('drain', this.drainListener);
+    this.writer.dispose();
   }
 
   private enqueue(event: SseEvent, encoded: EncodedFrame, verdict: MaybePromise<boolean> | undefined): void {
@@ -210,19 +210,21 @@ export class Connection {
     if (this.pumping) return;
     this.pumping = true;
     try {
-      const pending = this.pending;
-      while (pending !== undefined && pending.length > 0 && this.held === undefined && !this.closed) {
-        const item = pending[0] as Pending;
-        let verdict = item.verdict ?? this.host.gate(this, item.event);
+      while (this.pending !== undefined && this.pending.length > 0 && this.held === undefined && !this.closed) {
+        const item = this.pending[0] as Pending;
+        let verdict = item.verdict ?? this.host.gate(this, item.event as SseEvent);
         if (verdict !== true && verdict !== false) {
           item.verdict = verdict;
           verdict = await verdict;
         }
-        if (this.closed) return;
-        pending.shift();
+        if (this.closed || this.pending === undefined) return;
+        this.pending.shift();
         this.pendingBytes -= item.encoded.frame.length;
-        if (verdict) this.writeEvent(item.encoded);
+        if (!verdict) continue;
+        if (item.event === undefined) this.writeRaw(item.encoded);
+        else if (this.stillWanted === undefined || this.stillWanted(item.event.channel)) this.writeEvent(item.encoded);
       }
+      this.stillWanted = undefined;
     } finally {
       this.pumping = false;
     }
@@ -231,68 +233,7 @@ export class Connection {
   private writeEvent(encoded: EncodedFrame): void {
     if (this.closed) return;
     this.host.delivered();
-    this.write(encoded);
-  }
-
-  private write(encoded: EncodedFrame): void {
-    if (this.closed) return;
-    const bytes = this.socket ? encoded.chunk : encoded.frame;
-    if (this.congested) {
-      this.outbox ??= [];
-      this.outbox.push(bytes);
-      this.outboxBytes += bytes.length;
-      this.overLimit();
-      return;
-    }
-    let ok: boolean;
-    const socket = this.socket;
-    if (socket) {
-      // Several events within one tick leave as one writev, as res.write would batch them; a lone event
-      // is written at once, without the cork's bookkeeping.
-      if (!this.corked && this.host.batching) {
-        this.corked = true;
-        socket.cork();
-        this.host.uncorkLater(this);
-      }
-      ok = socket.write(bytes);
-      if (this.corked && socket.writableLength >= FLUSH_CORKED_AT) this.uncork();
-    } else ok = this.res.write(bytes);
-    if (!ok) {
-      this.congested = true;
-      this.waitForDrain(this.socket ?? this.res);
-      this.overLimit();
-    }
-    this.flush?.();
-  }
-
-  /** Flush what this tick wrote. */
-  uncork(): void {
-    if (!this.corked) return;
-    this.corked = false;
-    this.socket?.uncork();
-  }
-
-  private waitForDrain(target: Socket | Response): void {
-    this.drainListener ??= () => this.onDrain();
-    target.once('drain', this.drainListener);
-  }
-
-  private onDrain(): void {
-    this.congested = false;
-    const outbox = this.outbox;
-    if (this.closed || outbox === undefined) return;
-    const target = this.socket ?? this.res;
-    target.cork();
-    while (outbox.length > 0 && !this.congested) {
-      const bytes = outbox.shift() as Buffer;
-      this.outboxBytes -= bytes.length;
-      if (!target.write(bytes)) {
-        this.congested = true;
-        this.waitForDrain(target);
-      }
-    }
-    target.uncork();
-    this.flush?.();
+    this.writer.write(encoded);
   }
 
   /** Close a client that is too far behind; it resumes through Last-Event-ID. */
