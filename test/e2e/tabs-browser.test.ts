@@ -174,7 +174,7 @@ it("followers' subscriptions change the leader's stream; a crashed follower's ch
   await follower.waitForData('b1');
 
   await follower.unsub('logs:b');
-  // Without the subscription route the leader changes by reconnecting: wait for the stream to be back.
+  // The leader changes its stream over the subscription route (or by reconnecting where there is none).
   await eventually(() => topics(gateway) === 'logs:a', 10_000, 'logs:b to leave the stream');
 
   await doomed.sub('logs:c:*');
