@@ -207,7 +207,7 @@ it("followers' subscriptions change the leader's stream; a crashed follower's ch
   expect(gateway.stats().connections).toBe(1);
 }, 60_000);
 
-it("a channel refused to a follower fails that follower's subscription alone; the others keep flowing", async () => {
+it("a channel refused to a follower fails that follower's subscription alone; the leader's close() hands over", async () => {
   const { gateway, url } = await startGateway(
     { ...OPTIONS, authorize: (_principal, channel) => channel !== 'logs:secret' },
     { before: serveTabPages },
@@ -231,6 +231,14 @@ it("a channel refused to a follower fails that follower's subscription alone; th
   await follower.waitForData('b1');
   expect((await leader.record()).errors).toEqual([]);
   expect(await follower.status()).toBe('open');
+
+  // close() on the leader: the follower takes the stream over at once, with its channel and nothing lost.
+  await leader.close();
+  await gateway.publish('logs:b', 'b2');
+  await follower.waitForData('b2');
+  await eventually(() => topics(gateway) === 'logs:b' && gateway.stats().connections === 1, 10_000, 'the new stream');
+  expect((await follower.record()).received.map((e) => e.data)).toEqual(['b1', 'b2']);
+  expect(await leader.status()).toBe('closed');
 }, 60_000);
 
 it('401 stops every tab with ERR_SSE_UNAUTHENTICATED; a new subscription in a follower starts the stream over', async () => {
