@@ -9,7 +9,7 @@ import { LastEventId } from './last-event-id';
 import { parseClientOptions } from './options';
 import type { StreamClientOptions } from './stream-client';
 import { TabMember } from './tab-member';
-import { type TabMessage, tabNames } from './tab-protocol';
+import { type TabMessage, type TabNames, tabNames } from './tab-protocol';
 import { call, TabSubscriptions } from './tab-subscriptions';
 import type {
   ClientEvent,
@@ -47,7 +47,7 @@ class SharedClient implements SseClient {
    */
   private readonly order: LastEventId;
   private readonly statusListeners = new Set<StatusListener>();
-  private readonly names;
+  private readonly names: TabNames;
   private member: TabMember | undefined;
   /** The shared stream's status, as the leader last said. */
   private shared: ClientStatus = 'idle';
@@ -126,17 +126,13 @@ class SharedClient implements SseClient {
   }
 
   close(): void {
-    this.shutDown(undefined);
-  }
-
-  private shutDown(error: SseClientError | undefined): void {
     if (this.disposed) return;
     this.disposed = true;
     this.suspend();
     this.subscriptions.clear();
     this.order.dispose();
     this.listenToPage(false);
-    this.setStatus('closed', error);
+    this.setStatus('closed');
   }
 
   /** Leave the tabs (page hidden, maybe into the back-forward cache): the leader's lock passes on now. */
