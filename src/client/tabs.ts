@@ -58,7 +58,10 @@ class SharedClient implements SseClient {
   private leaderLastEventId: string | undefined;
   private readonly onPageHide = (): void => this.suspend();
   private readonly onPageShow = (event: Event): void => {
-    if ((event as PageTransitionEvent).persisted) this.resume();
+    if (!(event as PageTransitionEvent).persisted || this.disposed) return;
+    this.resume();
+    // Back from the back-forward cache: the events of the time away went to the other tabs only.
+    for (const channel of this.subscriptions.channels()) this.subscriptions.reset(channel, 'unavailable');
   };
   private readonly onFreeze = (): void => this.member?.pause();
   private readonly onResume = (): void => this.member?.unpause();

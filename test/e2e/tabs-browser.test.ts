@@ -332,3 +332,31 @@ it('a leader whose page is freezing hands the stream over at once; the stale pos
     expect((await tab.record()).received.map((e) => e.data)).toEqual([...events.map((e) => e.data), 'marker']);
   }
 }, 60_000);
+
+it('a page put in the back-forward cache leaves (its stream moves on); restored, it joins again and is told to refetch', async () => {
+  const { gateway, url } = await startGateway(OPTIONS, { before: serveTabPages });
+  const [cached, other] = [await openTab(context, url), await openTab(context, url)];
+  for (const tab of [cached, other]) {
+    await tab.start();
+    await tab.sub('logs:a');
+    await tab.waitForSubscribed('logs:a');
+  }
+  await gateway.publish('logs:a', 'before');
+  await cached.waitForData('before');
+  // Headless Chromium keeps pages with locks out of its cache, so the page is told by the events themselves.
+  await cached.page.evaluate(() => window.dispatchEvent(new PageTransitionEvent('pagehide', { persisted: true })));
+  await gateway.publish('logs:a', 'away');
+  await other.waitForData('away');
+  await eventually(() => gateway.stats().connections === 1, 10_000, 'the stream in the other tab');
+  await cached.page.evaluate(() => window.dispatchEvent(new PageTransitionEvent('pageshow', { persisted: true })));
+  await cached.page.waitForFunction(
+    () => (window as unknown as { tab: { record: { resets: string[] } } }).tab.record.resets.length === 1,
+  );
+  await gateway.publish('logs:a', 'back');
+  await Promise.all([cached.waitForData('back'), other.waitForData('back')]);
+  const record = await cached.record();
+  expect(record.resets).toEqual(['logs:a unavailable']);
+  expect(record.received.map((e) => e.data)).toEqual(['before', 'back']);
+  expect((await other.record()).received.map((e) => e.data)).toEqual(['before', 'away', 'back']);
+  expect(gateway.stats().connections).toBe(1);
+}, 60_000);

@@ -16,12 +16,14 @@ export interface TabRecord {
   /** Codes of the errors that came with a status change. */
   statusErrors: string[];
   errors: { channel: string; code: string }[];
+  /** `channel reason` per onReset. */
+  resets: string[];
   subscribed: string[];
 }
 
 const PAGE = `<!doctype html><meta charset="utf-8"><title>tab</title><script type="module">
 import { createSseClient } from '/client/index.mjs';
-const record = { received: [], statuses: [], statusErrors: [], errors: [], subscribed: [] };
+const record = { received: [], statuses: [], statusErrors: [], errors: [], resets: [], subscribed: [] };
 const offs = new Map();
 window.tab = {
   record,
@@ -38,6 +40,7 @@ window.tab = {
       record.received.push({ id: e.id, channel: e.channel, data: e.data, at: performance.timeOrigin + performance.now() }), {
       onSubscribed: () => record.subscribed.push(channel),
       onError: (error) => record.errors.push({ channel, code: error.code }),
+      onReset: (reason) => record.resets.push(channel + ' ' + reason),
     });
     offs.set(channel, off);
   },
