@@ -30,8 +30,6 @@ interface UnionEntry {
 /** The stream of the leader tab, shared by every tab. */
 export class TabHub {
   private readonly union = new Map<string, UnionEntry>();
-  /** Channels refused while their `subscribe()` call was still running. */
-  private readonly refused = new Set<string>();
   /** Drops the second delivery of an event that matches several of the union's channels. */
   private readonly order: LastEventId;
   private stream: SseClient;
@@ -123,32 +121,32 @@ export class TabHub {
   }
 
   private open(channel: string, tab: string): void {
-    let entry: UnionEntry | undefined;
-    const unsubscribe = this.stream.subscribe(channel, (event) => this.forward(event), {
-      onSubscribed: () => {
-        if (entry !== undefined) entry.confirmed = true;
-        this.host.emit({ t: 'subscribed', channel });
-      },
-      onReset: (reason) => this.host.emit({ t: 'reset', channel, reason }),
-      onError: (error) => this.refuse(channel, error),
-    });
-    entry = { tabs: new Set([tab]), unsubscribe, confirmed: false };
-    // A refusal may come before subscribe() returned (a channel outside the grammar).
-    if (this.refused.has(channel)) {
-      this.refused.delete(channel);
-      unsubscribe();
-      return;
-    }
+    // The stream calls back asynchronously, so `entry` is set by then; a callback of a subscription the
+    // union no longer holds (released, or replaced by a restart) is stale and ignored.
+    const current = (): boolean => this.union.get(channel) === entry;
+    const entry: UnionEntry = {
+      tabs: new Set([tab]),
+      confirmed: false,
+      unsubscribe: this.stream.subscribe(channel, (event) => this.forward(event), {
+        onSubscribed: () => {
+          if (!current()) return;
+          entry.confirmed = true;
+          this.host.emit({ t: 'subscribed', channel });
+        },
+        onReset: (reason) => {
+          if (current()) this.host.emit({ t: 'reset', channel, reason });
+        },
+        onError: (error) => {
+          if (current()) this.refuse(channel, entry, error);
+        },
+      }),
+    };
     this.union.set(channel, entry);
   }
 
-  private refuse(channel: string, error: SseClientError): void {
-    const entry = this.union.get(channel);
-    if (entry === undefined) this.refused.add(channel);
-    else {
-      this.union.delete(channel);
-      entry.unsubscribe();
-    }
+  private refuse(channel: string, entry: UnionEntry, error: SseClientError): void {
+    this.union.delete(channel);
+    entry.unsubscribe();
     // Every tab drops the channel from its copy of the table on this notice.
     this.host.emit({ t: 'refused', channel, error: plainError(error) });
   }
