@@ -27,6 +27,7 @@ if (flag('help')) {
   --dist=DIR   benchmark the library build in DIR instead of ./dist (must lie inside this repo, so
                its requires resolve against node_modules)
   --no-json    do not write bench/results/
+  --no-browser do not run bench/browser-tabs.mjs (cross-tab sharing in Chromium) after the table
 env BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" adds node flags to every server and client.`);
   process.exit(0);
 }
@@ -985,6 +986,17 @@ async function main() {
     writeFileSync(file, body);
     writeFileSync(join(dir, 'latest.json'), body);
     log(`wrote ${file} and bench/results/latest.json`);
+  }
+
+  // Cross-tab sharing in Chromium, after the server table (its own process and browser).
+  if (!flag('no-browser') && !only) {
+    try {
+      execFileSync(process.execPath, [join(here, 'browser-tabs.mjs'), ...(QUICK ? ['--quick'] : [])], {
+        stdio: 'inherit',
+      });
+    } catch (e) {
+      log(`browser-tabs.mjs failed: ${e?.message ?? e}`);
+    }
   }
 
   // A clean exit lets `BENCH_NODE_ARGS=--cpu-prof` write the clients' profiles too.
