@@ -1,20 +1,22 @@
 // Compiles src/ to CommonJS with types, then writes an ES module entry that re-exports the same names,
 // so `require('@datashop/sse-gateway')` and `import { … } from '@datashop/sse-gateway'` share one instance.
+// The browser entries (./client, later ./react) are bundled by esbuild, each as real ESM and as CJS, with
+// declarations from their own tsconfig.
 import { execFileSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-rmSync(join(root, 'dist'), { recursive: true, force: true });
-execFileSync(
-  process.execPath,
-  [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')],
-  {
+const tsc = (project) =>
+  execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, project)], {
     stdio: 'inherit',
-  },
-);
+  });
+
+rmSync(join(root, 'dist'), { recursive: true, force: true });
+tsc('tsconfig.build.json');
 const names = Object.keys(createRequire(import.meta.url)(join(root, 'dist/index.js'))).filter((n) => n !== 'default');
 const body = [
   "import cjs from './index.js';",
@@ -23,3 +25,28 @@ const body = [
   '',
 ].join('\n');
 writeFileSync(join(root, 'dist/index.mjs'), body);
+
+// Browser entries: `name` is the subpath (`./client` → dist/client/index.{mjs,js,d.ts,d.mts}); `external`
+// lists the optional peers an entry imports (react for ./react) and never bundles.
+const browserEntries = [{ name: 'client', entry: 'src/client/index.ts', tsconfig: 'tsconfig.client-build.json' }];
+for (const { name, entry, tsconfig, external = [] } of browserEntries) {
+  for (const [format, extension] of [
+    ['esm', 'mjs'],
+    ['cjs', 'js'],
+  ]) {
+    await build({
+      entryPoints: [join(root, entry)],
+      outfile: join(root, `dist/${name}/index.${extension}`),
+      bundle: true,
+      format,
+      platform: 'browser',
+      target: 'es2020',
+      sourcemap: true,
+      external,
+      logLevel: 'warning',
+    });
+  }
+  tsc(tsconfig);
+  // The import condition's types: an ES module declaration that names the same declarations.
+  writeFileSync(join(root, `dist/${name}/index.d.mts`), "export * from './index.js';\n");
+}

@@ -66,6 +66,16 @@ export interface SseClientOptions {
   shareAcrossTabs?: boolean;
   /** Backoff after failures EventSource does not retry itself. Defaults to 500 ms initial, 20 s max (full jitter). */
   reconnect?: { initialDelayMs?: number; maxDelayMs?: number };
+  /**
+   * Keep the last event id in `sessionStorage` (under this key, or a key made of the url when `true`), so a
+   * reloaded page resumes where it left off instead of starting over. Defaults to `false`.
+   */
+  persistLastEventId?: boolean | string;
+  /**
+   * How long to wait for the stream's `sse:subscribed` after a subscription change was accepted before
+   * changing by reconnecting instead. Defaults to `10000`.
+   */
+  subscriptionTimeoutMs?: number;
 }
 
 /** A client: one stream for every subscription. */

@@ -3,7 +3,15 @@
  * unknown keys get a "did you mean", numbers and functions are checked the same way, and every mistake is
  * an {@link OptionError}: a `TypeError` with a stable code, thrown at creation, never at the first request.
  */
-import type { Logger } from '../types';
+
+/**
+ * The shape of `src/types.ts`'s `Logger`, restated so this module imports nothing: the browser client uses it
+ * too, and `src/types.ts` would pull Express and Node types into the browser type-check.
+ */
+interface Logger {
+  warn(message: string, ...details: unknown[]): void;
+  error(message: string, ...details: unknown[]): void;
+}
 
 /** A wrong option: a `TypeError` whose `code` is always `ERR_SSE_INVALID_OPTION`. */
 export class OptionError extends TypeError {

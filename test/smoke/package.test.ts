@@ -29,9 +29,24 @@ describe('the built package', () => {
     expect(out).toBe(`${names.map(() => 'function').join(',')} true`);
   });
 
+  it('loads the browser client with require() and import', () => {
+    const cjs = run(['-e', "const m = require('@datashop/sse-gateway/client'); console.log(typeof m.createSseClient)"]);
+    expect(cjs).toBe('function');
+    const esm = run([
+      '--input-type=module',
+      '-e',
+      "import * as m from '@datashop/sse-gateway/client'; console.log(typeof m.createSseClient, 'default' in m)",
+    ]);
+    // Real ESM (esbuild's output), not a wrapper around the CommonJS build: no `default` export.
+    expect(esm).toBe('function false');
+  });
+
   it('ships type declarations', () => {
     const pkg = require(join(root, 'package.json')) as { exports: { '.': { types: string } } };
     expect(require('node:fs').existsSync(join(root, pkg.exports['.'].types))).toBe(true);
+    const client = (pkg.exports as unknown as Record<string, Record<string, { types: string }>>)['./client'];
+    for (const condition of ['import', 'require'] as const)
+      expect(require('node:fs').existsSync(join(root, client?.[condition]?.types ?? 'missing'))).toBe(true);
   });
 
   it('packs what a user needs and nothing else: the build, its sources for source maps, the docs', () => {
@@ -50,6 +65,10 @@ describe('the built package', () => {
       'dist/index.js',
       'dist/index.mjs',
       'dist/index.d.ts',
+      'dist/client/index.mjs',
+      'dist/client/index.js',
+      'dist/client/index.d.ts',
+      'dist/client/index.d.mts',
       'src/index.ts',
     ])
       expect(files).toContain(needed);

@@ -1,0 +1,30 @@
+/**
+ * `createSseClient()`: picks how this context gets its stream (its own, or shared with the other tabs).
+ */
+import { createStreamClient } from './stream-client';
+import { canShareAcrossTabs } from './tabs';
+import type { SseClient, SseClientOptions } from './types';
+
+/**
+ * Create a client: one stream for every subscription, opened on the first `subscribe()`.
+ *
+ * @param options - the stream's url and how to reach it.
+ * @example
+ * ```ts
+ * const client = createSseClient({ url: '/events', withCredentials: true });
+ * const off = client.subscribe('logs:ws1:*', (event) => console.log(event.channel, event.data), {
+ *   onError: (error) => console.warn(error.code),
+ * });
+ * // later
+ * off();
+ * ```
+ */
+export function createSseClient(options: SseClientOptions): SseClient {
+  // --- cross-tab sharing (the `tabs` branch adds its branch here) ---
+  const share = options.shareAcrossTabs ?? canShareAcrossTabs();
+  if (share) {
+    // Until sharing exists, a client that asks for it gets its own stream.
+  }
+  // --- end of cross-tab sharing ---
+  return createStreamClient(options);
+}

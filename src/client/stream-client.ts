@@ -1,0 +1,501 @@
+/**
+ * One stream in this context: the client without tab sharing. It owns the status machine, the channel
+ * set, the current transport and the newest event id; subscription changes go over the live route when
+ * the stream offers one and by reconnecting otherwise (the server replays from the last event id, so the
+ * channels that stay lose nothing either way).
+ */
+import { namespaceOf, parseTopic } from '../protocol/channels';
+import { isRetryable } from '../protocol/errors';
+import {
+  ControlEvent,
+  type Envelope,
+  type ReadyPayload,
+  type ResetPayload,
+  type SubscribedPayload,
+  type UpstreamErrorPayload,
+} from '../protocol/wire';
+import { type Backoff, createBackoff } from './backoff';
+import { type ChangeAnswer, newRequestId, postChange, subscriptionsUrl } from './changes';
+import { ChannelSet, type Subscription } from './channel-set';
+import { diagnose, type Failure } from './diagnose';
+import { LastEventId } from './last-event-id';
+import { type ClientConfig, parseClientOptions } from './options';
+import { createStatusMachine, type StatusMachine } from './status';
+import { openTransport, type Transport } from './transport';
+import type {
+  ClientEvent,
+  ClientStatus,
+  SseClient,
+  SseClientError,
+  SseClientOptions,
+  SubscriptionHandlers,
+} from './types';
+
+/** Options of {@link createStreamClient}: the client's, plus the id a stream taken over resumes from. */
+export interface StreamClientOptions extends SseClientOptions {
+  /** Resume from this event id on the first connect (a tab taking over a shared stream). */
+  lastEventId?: string;
+}
+
+/** Upstream answers after which a proxied stream must not be retried (`sse:error` with this status). */
+const UPSTREAM_STOP = new Set([204, 401, 403, 404]);
+
+/** The current stream: one transport and what the server said about it. */
+interface Stream {
+  readonly transport: Transport;
+  /** Set by `sse:ready`. */
+  ready?: ReadyPayload;
+  /** The channels the server has on this stream (from `sse:ready`, then each `sse:subscribed`). */
+  server: Set<string>;
+}
+
+/** The subscription change waiting for its `sse:subscribed`. */
+interface InFlight {
+  readonly requestId: string;
+  timer?: ReturnType<typeof setTimeout>;
+}
+
+function reportListenerError(error: unknown): void {
+  const report = (globalThis as { reportError?: (error: unknown) => void }).reportError;
+  if (typeof report === 'function') report(error);
+  else console.error('sse client: a listener threw', error);
+}
+
+function parseJson<T>(data: string): T | undefined {
+  try {
+    return JSON.parse(data) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+class StreamClient implements SseClient {
+  private readonly config: ClientConfig;
+  private readonly machine: StatusMachine = createStatusMachine(reportListenerError);
+  private readonly channels = new ChannelSet();
+  private readonly backoff: Backoff;
+  private readonly last: LastEventId;
+  private stream: Stream | undefined;
+  private inFlight: InFlight | undefined;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Bumped whenever the stream is replaced or dropped: late answers of older attempts are ignored. */
+  private generation = 0;
+  private flushQueued = false;
+  /** The gateway answered that it has no subscription route: change by reconnecting. */
+  private liveRouteMissing = false;
+  /** An upstream `sse:error` that means "stop": when the stream ends, close instead of reconnecting. */
+  private upstreamStop: SseClientError | undefined;
+  /** `close()` was called: nothing starts again. */
+  private disposed = false;
+  /** Stopped by an answer (401, …): only a new subscription starts again. */
+  private halted = false;
+  private listeningToPage = false;
+  private readonly onWake = (): void => {
+    if (typeof document !== 'undefined' && document.visibilityState === 'hidden') return;
+    if (this.retryTimer === undefined) return;
+    this.backoff.reset();
+    this.connectNow();
+  };
+
+  constructor(options: StreamClientOptions) {
+    this.config = parseClientOptions(options);
+    this.backoff = createBackoff(this.config);
+    this.last = new LastEventId(this.config.lastEventId, this.config.persistKey);
+  }
+
+  get status(): ClientStatus {
+    return this.machine.status;
+  }
+
+  get lastEventId(): string | undefined {
+    return this.last.value;
+  }
+
+  onStatus(listener: (status: ClientStatus, error?: SseClientError) => void): () => void {
+    return this.machine.listen(listener);
+  }
+
+  subscribe(channel: string, listener: (event: ClientEvent) => void, handlers: SubscriptionHandlers = {}): () => void {
+    if (typeof listener !== 'function')
+      throw new TypeError('subscribe(channel, listener): listener must be a function.');
+    const topic = typeof channel === 'string' ? parseTopic(channel, true) : null;
+    if (this.disposed || topic === null) {
+      const error: SseClientError = this.disposed
+        ? { code: 'ERR_SSE_CLIENT_CLOSED', message: 'This client was closed; create a new one.' }
+        : { code: 'ERR_SSE_INVALID_CHANNEL', status: 400, message: `Malformed channel ${JSON.stringify(channel)}.` };
+      queueMicrotask(() => this.call(() => handlers.onError?.(error)));
+      return () => {};
+    }
+    const subscription: Subscription = { topic, listener, handlers, subscribed: false, active: true };
+    const { entry, added } = this.channels.add(subscription);
+    this.halted = false;
+    if (entry.live) queueMicrotask(() => this.confirm(subscription));
+    if (added) this.stream?.transport.listen(topic.namespace);
+    this.scheduleFlush();
+    return () => {
+      if (!subscription.active) return;
+      subscription.active = false;
+      if (this.channels.remove(subscription)) this.scheduleFlush();
+    };
+  }
+
+  close(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const entry of [...this.channels.values()]) {
+      for (const subscription of this.channels.drop(entry.topic.name)) subscription.active = false;
+    }
+    this.stop();
+    this.last.dispose();
+    this.machine.to('closed');
+  }
+
+  /** Run a user callback so that its exception cannot break the client. */
+  private call(callback: () => void): void {
+    try {
+      callback();
+    } catch (error) {
+      reportListenerError(error);
+    }
+  }
+
+  private confirm(subscription: Subscription): void {
+    if (!subscription.active || subscription.subscribed) return;
+    subscription.subscribed = true;
+    this.call(() => subscription.handlers.onSubscribed?.());
+  }
+
+  private fail(subscriptions: readonly Subscription[], error: SseClientError): void {
+    for (const subscription of subscriptions) {
+      if (!subscription.active) continue;
+      subscription.active = false;
+      this.call(() => subscription.handlers.onError?.(error));
+    }
+  }
+
+  /** Changes made in one tick become one request (or one reconnect). */
+  private scheduleFlush(): void {
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    queueMicrotask(() => {
+      this.flushQueued = false;
+      this.flush();
+    });
+  }
+
+  /** Bring the stream in line with the channel set. */
+  private flush(): void {
+    if (this.disposed) return;
+    if (this.channels.size === 0) {
+      if (this.status !== 'idle' && this.status !== 'closed') {
+        this.stop();
+        this.machine.to('idle');
+      }
+      return;
+    }
+    if (this.stream === undefined) {
+      // Waiting for a retry: it will connect with the channels of that moment.
+      if (this.retryTimer === undefined && !this.halted) this.connectNow();
+      return;
+    }
+    const { ready, server } = this.stream;
+    if (ready === undefined || this.inFlight !== undefined) return;
+    const names = this.channels.names();
+    const add = names.filter((name) => !server.has(name));
+    const remove = [...server].filter((name) => this.channels.get(name) === undefined);
+    if (add.length === 0 && remove.length === 0) return;
+    if (ready.subscriptionToken === undefined || this.liveRouteMissing) this.reconnect();
+    else void this.change(ready.connectionId, ready.subscriptionToken, add, remove);
+  }
+
+  /** Change the open stream's subscriptions over the live route. */
+  private async change(connectionId: string, token: string, add: string[], remove: string[]): Promise<void> {
+    const requestId = newRequestId();
+    const inFlight: InFlight = { requestId };
+    this.inFlight = inFlight;
+    const generation = this.generation;
+    const request = { connectionId, subscriptionToken: token, requestId, add, remove };
+    const fetchFn = this.config.fetch ?? globalThis.fetch;
+    const answer: ChangeAnswer = await postChange(fetchFn, this.changeUrl(), this.config.credentials, request);
+    if (answer.kind === 'accepted') {
+      // Refusals hold whatever became of the stream meanwhile: the ACL said no to these channels.
+      for (const { channel, code, status, message } of answer.response.refused) {
+        this.fail(this.channels.drop(channel), { code, status, message });
+      }
+    }
+    if (generation !== this.generation) return;
+    if (answer.kind !== 'accepted') {
+      if (this.inFlight !== inFlight) return;
+      if (answer.kind === 'unsupported') this.liveRouteMissing = true;
+      this.reconnect();
+      return;
+    }
+    // The `sse:subscribed` may have been read before this answer: then it already settled the request.
+    if (this.inFlight !== inFlight) return;
+    const { accepted, removed } = answer.response;
+    if (accepted.length === 0 && removed.length === 0) {
+      this.inFlight = undefined;
+      this.scheduleFlush();
+      return;
+    }
+    inFlight.timer = setTimeout(() => {
+      if (this.inFlight === inFlight) this.reconnect();
+    }, this.config.changeTimeoutMs);
+  }
+
+  private changeUrl(): string {
+    return subscriptionsUrl(this.baseUrl());
+  }
+
+  /** The configured URL, resolved against the page (only when a stream is needed). */
+  private baseUrl(): URL {
+    const base = typeof location === 'undefined' ? undefined : location.href;
+    return new URL(this.config.url, base);
+  }
+
+  private streamUrl(): string {
+    const url = this.baseUrl();
+    url.searchParams.delete('channels');
+    url.searchParams.delete('lastEventId');
+    url.searchParams.set('channels', this.channels.names().join(','));
+    const lastEventId = this.last.value;
+    if (lastEventId !== undefined) url.searchParams.set('lastEventId', lastEventId);
+    return url.href;
+  }
+
+  /** Close the current stream and any pending retry, without a status change. */
+  private stop(): void {
+    this.generation++;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    clearTimeout(this.inFlight?.timer);
+    this.inFlight = undefined;
+    this.stream?.transport.close();
+    this.stream = undefined;
+    for (const entry of this.channels.values()) entry.live = false;
+    this.listenToPage(false);
+  }
+
+  /** Change channels by reconnecting now, resuming from the last event id. */
+  private reconnect(): void {
+    this.stop();
+    this.machine.to(this.status === 'connecting' ? 'connecting' : 'reconnecting');
+    this.connectNow();
+  }
+
+  private scheduleRetry(delayMs: number, error?: SseClientError): void {
+    this.stop();
+    this.machine.to('reconnecting', error);
+    this.listenToPage(true);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.connectNow();
+    }, delayMs);
+  }
+
+  private halt(error: SseClientError): void {
+    this.stop();
+    this.halted = true;
+    this.machine.to('closed', error);
+  }
+
+  private connectNow(): void {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    if (this.disposed || this.channels.size === 0) return;
+    const EventSource =
+      this.config.EventSource ?? (globalThis as { EventSource?: ClientConfig['EventSource'] }).EventSource;
+    let url: string;
+    try {
+      url = this.streamUrl();
+    } catch {
+      this.halt({ code: 'ERR_SSE_INVALID_OPTION', message: `Cannot resolve the url ${this.config.url}.` });
+      return;
+    }
+    if (EventSource === undefined) {
+      this.halt({ code: 'ERR_SSE_UNSUPPORTED', message: 'No EventSource here: pass the `EventSource` option.' });
+      return;
+    }
+    this.generation++;
+    this.upstreamStop = undefined;
+    const generation = this.generation;
+    const namespaces = new Set(this.channels.names().map(namespaceOf));
+    const transport = openTransport(EventSource, url, this.config.withCredentials, namespaces, {
+      onOpen: () => {},
+      onMessage: (type, data, id) => {
+        if (generation === this.generation) this.onMessage(type, data, id);
+      },
+      onError: (status) => {
+        if (generation === this.generation) void this.onStreamError(url, status);
+      },
+    });
+    this.stream = { transport, server: new Set() };
+    const status = this.status;
+    if (status === 'idle' || status === 'closed') this.machine.to('connecting');
+    else if (status === 'open') this.machine.to('reconnecting');
+  }
+
+  private onMessage(type: string, data: string, id: string): void {
+    switch (type) {
+      case ControlEvent.ready:
+        this.onReady(parseJson<ReadyPayload>(data));
+        break;
+      case ControlEvent.subscribed:
+        this.onSubscribed(parseJson<SubscribedPayload>(data));
+        break;
+      case ControlEvent.reset:
+        this.onReset(parseJson<ResetPayload>(data));
+        break;
+      case ControlEvent.error:
+        this.onUpstreamError(parseJson<UpstreamErrorPayload>(data));
+        break;
+      default:
+        this.onData(parseJson<Envelope>(data), id);
+    }
+  }
+
+  private onData(envelope: Envelope | undefined, id: string): void {
+    if (typeof envelope?.channel !== 'string') return;
+    if (!this.last.accept(id)) return;
+    const { channel, data } = envelope;
+    const event: ClientEvent = { id, channel, namespace: namespaceOf(channel), data };
+    for (const entry of this.channels.routes(channel)) {
+      for (const subscription of [...entry.subscriptions]) {
+        if (subscription.active) this.call(() => subscription.listener(event));
+      }
+    }
+  }
+
+  private onReady(payload: ReadyPayload | undefined): void {
+    const stream = this.stream;
+    if (stream === undefined || payload === undefined || typeof payload.connectionId !== 'string') return;
+    stream.ready = payload;
+    this.backoff.reset();
+    this.listenToPage(false);
+    this.machine.to('open');
+    this.markLive(Array.isArray(payload.channels) ? payload.channels : []);
+    this.scheduleFlush();
+  }
+
+  private onSubscribed(payload: SubscribedPayload | undefined): void {
+    const stream = this.stream;
+    if (stream === undefined || payload === undefined || !Array.isArray(payload.channels)) return;
+    if (this.inFlight?.requestId === payload.requestId) {
+      clearTimeout(this.inFlight.timer);
+      this.inFlight = undefined;
+    }
+    this.markLive(payload.channels);
+    this.scheduleFlush();
+  }
+
+  /** The server has exactly `channels` on the stream now. */
+  private markLive(channels: readonly string[]): void {
+    const stream = this.stream;
+    if (stream === undefined) return;
+    stream.server = new Set(channels);
+    for (const entry of this.channels.values()) {
+      entry.live = stream.server.has(entry.topic.name);
+      if (entry.live) for (const subscription of [...entry.subscriptions]) this.confirm(subscription);
+    }
+  }
+
+  private onReset(payload: ResetPayload | undefined): void {
+    const reason = typeof payload?.reason === 'string' ? payload.reason : 'unknown';
+    const names = Array.isArray(payload?.channels) ? payload.channels : this.channels.names();
+    for (const name of names) {
+      for (const subscription of [...(this.channels.get(name)?.subscriptions ?? [])]) {
+        if (subscription.active) this.call(() => subscription.handlers.onReset?.(reason));
+      }
+    }
+  }
+
+  private onUpstreamError(payload: UpstreamErrorPayload | undefined): void {
+    const reason = typeof payload?.reason === 'string' ? payload.reason : 'upstream-failed';
+    const status = typeof payload?.status === 'number' ? payload.status : undefined;
+    const error: SseClientError = {
+      code: 'ERR_SSE_UPSTREAM',
+      ...(status === undefined ? {} : { status }),
+      message: `The upstream stream failed: ${reason}${status === undefined ? '' : ` (${status})`}.`,
+    };
+    if (status !== undefined && UPSTREAM_STOP.has(status)) this.upstreamStop = error;
+    this.machine.report(error);
+  }
+
+  private async onStreamError(url: string, status: number | undefined): Promise<void> {
+    const stream = this.stream;
+    if (stream === undefined) return;
+    if (this.upstreamStop !== undefined) {
+      this.halt(this.upstreamStop);
+      return;
+    }
+    if (stream.ready !== undefined) {
+      this.scheduleRetry(this.backoff.next());
+      return;
+    }
+    // Failed before it opened: find out why before deciding how to come back.
+    stream.transport.close();
+    const generation = this.generation;
+    if (this.status === 'connecting') this.machine.to('reconnecting');
+    const failure =
+      status === 401
+        ? { status, code: 'ERR_SSE_UNAUTHENTICATED', message: 'Sign in again.' }
+        : await diagnose(this.config.fetch ?? globalThis.fetch, url, this.config.credentials, status);
+    if (generation === this.generation) this.onFailure(failure);
+  }
+
+  private onFailure(failure: Failure): void {
+    const { status, code, message, channels } = failure;
+    const error: SseClientError = {
+      code: code ?? (status === undefined ? 'ERR_SSE_NETWORK' : `ERR_SSE_HTTP_${status}`),
+      ...(status === undefined ? {} : { status }),
+      message,
+    };
+    if (status === 401) {
+      this.halt({ ...error, code: 'ERR_SSE_UNAUTHENTICATED' });
+      return;
+    }
+    if ((status === 403 || status === 400) && channels !== undefined && channels.length > 0) {
+      for (const name of channels) this.fail(this.channels.drop(name), error);
+      this.stop();
+      if (this.channels.size === 0) {
+        this.machine.to('idle', error);
+        return;
+      }
+      this.machine.to('reconnecting', error);
+      this.connectNow();
+      return;
+    }
+    if (status === undefined || status === 200 || isRetryable(code, status)) {
+      const delay = failure.retryAfterMs === undefined ? this.backoff.next() : this.backoff.after(failure.retryAfterMs);
+      this.scheduleRetry(delay, error);
+      return;
+    }
+    this.halt(error);
+  }
+
+  /** While waiting to retry, come back at once when the network returns or the tab is shown again. */
+  private listenToPage(on: boolean): void {
+    if (on === this.listeningToPage) return;
+    this.listeningToPage = on;
+    const method = on ? 'addEventListener' : 'removeEventListener';
+    if (typeof window !== 'undefined' && typeof window.addEventListener === 'function')
+      window[method]('online', this.onWake);
+    if (typeof document !== 'undefined' && typeof document.addEventListener === 'function') {
+      document[method]('visibilitychange', this.onWake);
+    }
+  }
+}
+
+/**
+ * A client with its own stream (no sharing across tabs).
+ *
+ * @param options - the client's options, plus the event id to resume from.
+ * @throws OptionError for an unknown or wrong option.
+ * @example
+ * ```ts
+ * const client = createStreamClient({ url: '/events', lastEventId: handedOverId });
+ * ```
+ */
+export function createStreamClient(options: StreamClientOptions): SseClient {
+  return new StreamClient(options);
+}
