@@ -8,6 +8,7 @@ import type { ClientEvent, ClientStatus, SseClient, SseClientError } from '../cl
 import { EMPTY_SNAPSHOT, Entry, type EntrySnapshot } from './entry';
 import type { SubscriptionSpec, TransformRef } from './options';
 import { readKept, readResumeId, writeKept, writeResumeId } from './persistence';
+import { scheduleFlush } from './schedule';
 import type { SSEStatus } from './types';
 
 /** How a store gets its client. */
@@ -239,11 +240,11 @@ export class SseStore {
     this.scheduleFlush();
   }
 
-  /** Every change of one task reaches the renders together: one snapshot per entry, one render per hook. */
+  /** Every change of one frame reaches the renders together: one snapshot per entry, one render per hook. */
   private scheduleFlush(): void {
     if (this.flushQueued) return;
     this.flushQueued = true;
-    queueMicrotask(() => this.flush());
+    scheduleFlush(() => this.flush());
   }
 
   private flush(): void {
