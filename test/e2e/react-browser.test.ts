@@ -124,3 +124,91 @@ it('a burst of events: one render per component per frame, transform once per ev
   for (const id of ['capped', 'latest', 'mapped']) expect((renders[id] ?? 0) - (before[id] ?? 0)).toBe(frames);
   expect(renders.other).toBe(before.other);
 }, 30_000);
+
+it('grace period: a remount within it keeps the server subscription; past it, the channel is removed', async () => {
+  const graceMs = 1000;
+  const { harness, page, requests } = await openPage({
+    graceMs,
+    probes: [
+      { id: 'logs', channels: 'logs:ws1:*' },
+      { id: 'metrics', channels: 'metrics:ws1' },
+    ],
+  });
+  await page.waitForSelector('#status:text("open")');
+  expect(harness.gateway.activeTopics().sort()).toEqual(['logs:ws1:*', 'metrics:ws1']);
+  // A route change: the metrics component unmounts and a new one mounts right after.
+  await page.evaluate(() => window.harness.show(['logs']));
+  await page.evaluate(() => window.harness.show(['logs', 'metrics']));
+  await harness.gateway.publish('metrics:ws1', 'after remount');
+  await waitForLast(page, 'metrics', 'after remount');
+  expect(harness.gateway.activeTopics().sort()).toEqual(['logs:ws1:*', 'metrics:ws1']);
+  expect(requests).toEqual(['GET /']);
+  // Gone for good: removed once the grace period is over, and only then.
+  const unmounted = Date.now();
+  await page.evaluate(() => window.harness.show(['logs']));
+  await eventually(() => !harness.gateway.activeTopics().includes('metrics:ws1'), 10_000, 'metrics:ws1 removed');
+  expect(Date.now() - unmounted).toBeGreaterThanOrEqual(graceMs - 50);
+  expect(harness.gateway.activeTopics()).toEqual(['logs:ws1:*']);
+  expect(harness.gateway.stats().connections).toBe(1);
+}, 30_000);
+
+it('withSSE passes the subscription to a class component as sseData', async () => {
+  const { harness, page } = await openPage({ probes: [{ id: 'u1', channels: [], hoc: true }] });
+  await page.waitForSelector('#status:text("open")');
+  expect(harness.gateway.activeTopics()).toEqual(['alerts:u1']);
+  await publishAll(harness, 'alerts:u1', ['disk full', 'disk ok']);
+  await waitForLast(page, 'u1', 'disk ok');
+  expect((await read(page, 'data')).u1).toEqual(['disk full', 'disk ok']);
+  expect(await page.textContent('[data-probe="u1"]')).toBe('2');
+}, 30_000);
+
+it('status follows the stream: open, reconnecting when it drops, open again', async () => {
+  const { harness, page } = await openPage({ probes: [{ id: 'logs', channels: 'logs:ws1:*' }] });
+  await page.waitForSelector('#status:text("open")');
+  expect(harness.gateway.disconnect('u1')).toBe(1);
+  await page.waitForFunction(
+    () => window.harness.statuses.filter((status) => status === 'open').length === 2,
+    undefined,
+    {
+      timeout: 10_000,
+    },
+  );
+  const statuses = await read(page, 'statuses');
+  expect(statuses[0]).toBe('idle');
+  expect(statuses.slice(statuses.indexOf('open'))).toEqual(['open', 'reconnecting', 'open']);
+}, 30_000);
+
+it('persistence: data survives a remount and a page reload while publishing, with no gap and no duplicate', async () => {
+  const { harness, page } = await openPage({
+    probes: [
+      { id: 'kept', channels: 'logs:ws1:*', options: { persistence: true, persistenceKey: 'logs', maxItems: 10_000 } },
+      { id: 'other', channels: 'metrics:ws1' },
+    ],
+  });
+  await page.waitForSelector('#status:text("open")');
+  const published: unknown[] = [];
+  let publishing = true;
+  const publisher = (async () => {
+    for (let i = 1; publishing; i++) {
+      published.push((await harness.gateway.publish('logs:ws1:wf1', i)).data);
+      if (i % 3 === 0) await harness.gateway.publish('metrics:ws1', i);
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+  })();
+  const received = () => read(page, 'data').then((data) => data.kept?.length ?? 0);
+  await eventually(() => published.length >= 50, 10_000, '50 events');
+  // Unmounted past the grace period's end would lose events; within it nothing is lost.
+  await page.evaluate(() => window.harness.show(['other']));
+  await page.evaluate(() => window.harness.show(['other', 'kept']));
+  await page.waitForFunction(() => (window.harness.data.kept?.length ?? 0) >= 60, undefined, { timeout: 10_000 });
+  await page.reload();
+  await page.waitForSelector('#status:text("open")');
+  const afterReload = published.length;
+  await page.waitForFunction((n) => (window.harness.data.kept?.length ?? 0) >= n, afterReload, { timeout: 10_000 });
+  publishing = false;
+  await publisher;
+  await harness.gateway.publish('logs:ws1:wf1', 'end');
+  await waitForLast(page, 'kept', 'end');
+  expect(await received()).toBe(published.length + 1);
+  expect((await read(page, 'data')).kept).toEqual([...published, 'end']);
+}, 60_000);
