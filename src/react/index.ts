@@ -6,6 +6,16 @@
 export { useSSEStatus, useSSESubscription } from './hooks';
 export { SSEProvider } from './provider';
 export type {
+  ChannelMap,
+  ChannelOf,
+  PayloadOf,
+  TypedClientEvent,
+  TypedSSE,
+  TypedSseClient,
+  TypedSubscriptionOptions,
+} from './typed-channels';
+export { createTypedSSE } from './typed-channels';
+export type {
   SSEProviderProps,
   SSEProviderTuning,
   SSEStatus,
