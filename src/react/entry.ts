@@ -79,8 +79,14 @@ export class Entry {
     this.dirty = true;
   }
 
+  /** How many items `data` keeps. */
+  get capacity(): number {
+    return this.buffer.capacity;
+  }
+
   /** Keep the newest `capacity` items from now on. */
   resize(capacity: number): void {
+    if (capacity === this.buffer.capacity) return;
     this.buffer.resize(capacity);
     this.dirty = true;
   }

@@ -23,13 +23,9 @@ function clientOptions(props: SSEProviderProps & SSEProviderTuning): SseClientOp
   const {
     client: _client,
     graceMs: _graceMs,
+    children: _children,
     ...options
-  } = props as SseClientOptions & {
-    client?: SseClient;
-    graceMs?: number;
-    children?: ReactNode;
-  };
-  delete (options as { children?: ReactNode }).children;
+  } = props as SseClientOptions & SSEProviderTuning & { client?: SseClient; children?: ReactNode };
   return options;
 }
 

@@ -7,9 +7,14 @@ export class RingBuffer<T> {
   private start = 0;
   private count = 0;
 
-  /** @param capacity - how many items are kept (at least 1). */
-  constructor(private capacity: number) {
-    this.items = new Array<T | undefined>(capacity);
+  /** @param cap - how many items are kept (at least 1). */
+  constructor(private cap: number) {
+    this.items = new Array<T | undefined>(cap);
+  }
+
+  /** How many items it keeps at most. */
+  get capacity(): number {
+    return this.cap;
   }
 
   /** How many items are held. */
@@ -19,27 +24,27 @@ export class RingBuffer<T> {
 
   /** Add the newest item, dropping the oldest when full. */
   push(item: T): void {
-    if (this.count < this.capacity) {
-      this.items[(this.start + this.count) % this.capacity] = item;
+    if (this.count < this.cap) {
+      this.items[(this.start + this.count) % this.cap] = item;
       this.count++;
       return;
     }
     this.items[this.start] = item;
-    this.start = (this.start + 1) % this.capacity;
+    this.start = (this.start + 1) % this.cap;
   }
 
   /** The items, oldest first, as a new array. */
   toArray(): T[] {
     const out = new Array<T>(this.count);
-    for (let i = 0; i < this.count; i++) out[i] = this.items[(this.start + i) % this.capacity] as T;
+    for (let i = 0; i < this.count; i++) out[i] = this.items[(this.start + i) % this.cap] as T;
     return out;
   }
 
   /** Change the capacity, keeping the newest items. */
   resize(capacity: number): void {
-    if (capacity === this.capacity) return;
+    if (capacity === this.cap) return;
     const kept = this.toArray().slice(-capacity);
-    this.capacity = capacity;
+    this.cap = capacity;
     this.items = new Array<T | undefined>(capacity);
     this.start = 0;
     this.count = 0;
@@ -48,7 +53,7 @@ export class RingBuffer<T> {
 
   /** Drop everything. */
   clear(): void {
-    this.items = new Array<T | undefined>(this.capacity);
+    this.items = new Array<T | undefined>(this.cap);
     this.start = 0;
     this.count = 0;
   }

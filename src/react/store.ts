@@ -109,6 +109,12 @@ export class SseStore {
     current.graceTimer = undefined;
     current.transform = transform;
     current.listeners.add(listener);
+    // Hooks sharing a persistenceKey may ask for other sizes: the newest one decides.
+    if (current.capacity !== spec.capacity) {
+      current.resize(spec.capacity);
+      this.dirty.add(current);
+      this.scheduleFlush();
+    }
     this.retarget(current, spec.channels);
     if (!current.attached) this.attach(current);
     if (current.persistenceKey !== undefined) this.listenToPage();
