@@ -2,12 +2,7 @@
  * The request half of a subscription change on an open stream: `POST {path}/subscriptions`. The answer
  * half arrives on the stream as `sse:subscribed`; the client's core pairs them by `requestId`.
  */
-import {
-  type RefusedChannel,
-  SUBSCRIPTIONS_PATH,
-  type SubscriptionChangeRequest,
-  type SubscriptionChangeResponse,
-} from '../protocol/wire';
+import type { RefusedChannel, SubscriptionChangeRequest, SubscriptionChangeResponse } from '../protocol/wire';
 
 /** What became of a change request. */
 export type ChangeAnswer =
@@ -17,17 +12,6 @@ export type ChangeAnswer =
   | { readonly kind: 'unsupported'; readonly status: number }
   /** Anything else (network, 4xx, 5xx): change this once by reconnecting. */
   | { readonly kind: 'failed'; readonly status?: number };
-
-/**
- * The subscription route of a stream URL: its path plus `/subscriptions`, same origin and query.
- *
- * @param streamUrl - the stream URL without channels.
- */
-export function subscriptionsUrl(streamUrl: URL): string {
-  const url = new URL(streamUrl.href);
-  url.pathname = `${url.pathname.replace(/\/+$/, '')}${SUBSCRIPTIONS_PATH}`;
-  return url.href;
-}
 
 let counter = 0;
 
@@ -51,12 +35,12 @@ function strings(value: unknown): string[] {
  * Send one change.
  *
  * @param fetchFn - the fetch to use.
- * @param url - from {@link subscriptionsUrl}.
+ * @param url - the subscription route (`subscriptionsUrl`).
  * @param credentials - `include` with `withCredentials`, else `same-origin`.
  * @param request - the body.
  * @example
  * ```ts
- * const answer = await postChange(fetch, subscriptionsUrl(url), 'same-origin', request);
+ * const answer = await postChange(fetch, '/events/subscriptions', 'same-origin', request);
  * ```
  */
 export async function postChange(

@@ -1,10 +1,11 @@
 /**
  * The client's subscriptions, grouped by channel with a reference count: a channel is on the stream while
  * at least one subscription names it. Routing an event looks up the exact channel and each prefix a
- * pattern could have (`a:b:c` → `a:*`, `a:b:*`), never a scan of every subscription.
+ * pattern could have (`a:b:c` → `a:*`, `a:b:*`), never a scan of every subscription. Every callback of a
+ * subscription runs from here, so one throwing listener cannot stop the others or the client.
  */
 import { patternKeysOf, type Topic } from '../protocol/channels';
-import type { ClientEvent, SubscriptionHandlers } from './types';
+import type { ClientEvent, SseClientError, SubscriptionHandlers } from './types';
 
 /** One `subscribe()` call. */
 export interface Subscription {
@@ -30,6 +31,9 @@ export class ChannelSet {
   private readonly entries = new Map<string, ChannelEntry>();
   /** Patterns by their key (`a:b` for `a:b:*`). */
   private readonly patterns = new Map<string, ChannelEntry>();
+
+  /** @param onListenerError - where a callback's exception goes. */
+  constructor(private readonly onListenerError: (error: unknown) => void = () => {}) {}
 
   /** Number of channels and patterns. */
   get size(): number {
@@ -111,6 +115,80 @@ export class ChannelSet {
       }
     }
     return found;
+  }
+
+  /**
+   * Call the listener of every active subscription the event routes to.
+   *
+   * @param event - a data event.
+   */
+  deliver(event: ClientEvent): void {
+    for (const entry of this.routes(event.channel)) {
+      for (const subscription of [...entry.subscriptions]) {
+        if (subscription.active) this.call(() => subscription.listener(event));
+      }
+    }
+  }
+
+  /**
+   * The server has exactly these channels now: mark them live and confirm their new subscriptions.
+   *
+   * @param server - the stream's channels as the server listed them (empty when the stream dropped).
+   */
+  markLive(server: ReadonlySet<string>): void {
+    for (const entry of this.entries.values()) {
+      entry.live = server.has(entry.topic.name);
+      if (entry.live) for (const subscription of [...entry.subscriptions]) this.confirm(subscription);
+    }
+  }
+
+  /** Call `onSubscribed` once in the life of a subscription. */
+  confirm(subscription: Subscription): void {
+    if (!subscription.active || subscription.subscribed) return;
+    subscription.subscribed = true;
+    this.call(() => subscription.handlers.onSubscribed?.());
+  }
+
+  /**
+   * Call `onReset` of the subscriptions of `names` (every subscription when absent).
+   *
+   * @param reason - from `sse:reset`.
+   * @param names - the channels it concerns.
+   */
+  reset(reason: string, names: readonly string[] = this.names()): void {
+    for (const name of names) {
+      for (const subscription of [...(this.entries.get(name)?.subscriptions ?? [])]) {
+        if (subscription.active) this.call(() => subscription.handlers.onReset?.(reason));
+      }
+    }
+  }
+
+  /**
+   * Drop a refused channel and call `onError` of each of its subscriptions.
+   *
+   * @param name - the channel or pattern.
+   * @param error - why.
+   */
+  fail(name: string, error: SseClientError): void {
+    for (const subscription of this.drop(name)) {
+      if (!subscription.active) continue;
+      subscription.active = false;
+      this.call(() => subscription.handlers.onError?.(error));
+    }
+  }
+
+  /** Deactivate and remove every subscription, silently (the client closed). */
+  clear(): void {
+    for (const name of this.names()) for (const subscription of this.drop(name)) subscription.active = false;
+  }
+
+  /** Run a user callback so that its exception cannot break the client. */
+  call(callback: () => void): void {
+    try {
+      callback();
+    } catch (error) {
+      this.onListenerError(error);
+    }
   }
 
   private delete(entry: ChannelEntry): void {

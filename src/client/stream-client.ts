@@ -5,7 +5,6 @@
  * channels that stay lose nothing either way).
  */
 import { namespaceOf, parseTopic } from '../protocol/channels';
-import { isRetryable } from '../protocol/errors';
 import {
   ControlEvent,
   type Envelope,
@@ -15,11 +14,13 @@ import {
   type UpstreamErrorPayload,
 } from '../protocol/wire';
 import { type Backoff, createBackoff } from './backoff';
-import { type ChangeAnswer, newRequestId, postChange, subscriptionsUrl } from './changes';
+import { type ChangeAnswer, newRequestId, postChange } from './changes';
 import { ChannelSet, type Subscription } from './channel-set';
 import { diagnose, type Failure } from './diagnose';
+import { decideFailure, upstreamFailure } from './failure-policy';
 import { LastEventId } from './last-event-id';
 import { type ClientConfig, parseClientOptions } from './options';
+import { watchPageWake } from './page-wake';
 import { createStatusMachine, type StatusMachine } from './status';
 import { openTransport, type Transport } from './transport';
 import type {
@@ -30,15 +31,13 @@ import type {
   SseClientOptions,
   SubscriptionHandlers,
 } from './types';
+import { resolveUrl, streamUrl, subscriptionsUrl } from './urls';
 
 /** Options of {@link createStreamClient}: the client's, plus the id a stream taken over resumes from. */
 export interface StreamClientOptions extends SseClientOptions {
   /** Resume from this event id on the first connect (a tab taking over a shared stream). */
   lastEventId?: string;
 }
-
-/** Upstream answers after which a proxied stream must not be retried (`sse:error` with this status). */
-const UPSTREAM_STOP = new Set([204, 401, 403, 404]);
 
 /** The current stream: one transport and what the server said about it. */
 interface Stream {
@@ -72,7 +71,7 @@ function parseJson<T>(data: string): T | undefined {
 class StreamClient implements SseClient {
   private readonly config: ClientConfig;
   private readonly machine: StatusMachine = createStatusMachine(reportListenerError);
-  private readonly channels = new ChannelSet();
+  private readonly channels = new ChannelSet(reportListenerError);
   private readonly backoff: Backoff;
   private readonly last: LastEventId;
   private stream: Stream | undefined;
@@ -89,13 +88,8 @@ class StreamClient implements SseClient {
   private disposed = false;
   /** Stopped by an answer (401, …): only a new subscription starts again. */
   private halted = false;
-  private listeningToPage = false;
-  private readonly onWake = (): void => {
-    if (typeof document !== 'undefined' && document.visibilityState === 'hidden') return;
-    if (this.retryTimer === undefined) return;
-    this.backoff.reset();
-    this.connectNow();
-  };
+  /** Removes the page listeners that cut a retry's wait short; set while waiting. */
+  private stopWatchingPage: (() => void) | undefined;
 
   constructor(options: StreamClientOptions) {
     this.config = parseClientOptions(options);
@@ -123,13 +117,13 @@ class StreamClient implements SseClient {
       const error: SseClientError = this.disposed
         ? { code: 'ERR_SSE_CLIENT_CLOSED', message: 'This client was closed; create a new one.' }
         : { code: 'ERR_SSE_INVALID_CHANNEL', status: 400, message: `Malformed channel ${JSON.stringify(channel)}.` };
-      queueMicrotask(() => this.call(() => handlers.onError?.(error)));
+      queueMicrotask(() => this.channels.call(() => handlers.onError?.(error)));
       return () => {};
     }
     const subscription: Subscription = { topic, listener, handlers, subscribed: false, active: true };
     const { entry, added } = this.channels.add(subscription);
     this.halted = false;
-    if (entry.live) queueMicrotask(() => this.confirm(subscription));
+    if (entry.live) queueMicrotask(() => this.channels.confirm(subscription));
     if (added) this.stream?.transport.listen(topic.namespace);
     this.scheduleFlush();
     return () => {
@@ -142,35 +136,10 @@ class StreamClient implements SseClient {
   close(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (const entry of [...this.channels.values()]) {
-      for (const subscription of this.channels.drop(entry.topic.name)) subscription.active = false;
-    }
+    this.channels.clear();
     this.stop();
     this.last.dispose();
     this.machine.to('closed');
-  }
-
-  /** Run a user callback so that its exception cannot break the client. */
-  private call(callback: () => void): void {
-    try {
-      callback();
-    } catch (error) {
-      reportListenerError(error);
-    }
-  }
-
-  private confirm(subscription: Subscription): void {
-    if (!subscription.active || subscription.subscribed) return;
-    subscription.subscribed = true;
-    this.call(() => subscription.handlers.onSubscribed?.());
-  }
-
-  private fail(subscriptions: readonly Subscription[], error: SseClientError): void {
-    for (const subscription of subscriptions) {
-      if (!subscription.active) continue;
-      subscription.active = false;
-      this.call(() => subscription.handlers.onError?.(error));
-    }
   }
 
   /** Changes made in one tick become one request (or one reconnect). */
@@ -200,8 +169,7 @@ class StreamClient implements SseClient {
     }
     const { ready, server } = this.stream;
     if (ready === undefined || this.inFlight !== undefined) return;
-    const names = this.channels.names();
-    const add = names.filter((name) => !server.has(name));
+    const add = this.channels.names().filter((name) => !server.has(name));
     const remove = [...server].filter((name) => this.channels.get(name) === undefined);
     if (add.length === 0 && remove.length === 0) return;
     if (ready.subscriptionToken === undefined || this.liveRouteMissing) this.reconnect();
@@ -216,11 +184,16 @@ class StreamClient implements SseClient {
     const generation = this.generation;
     const request = { connectionId, subscriptionToken: token, requestId, add, remove };
     const fetchFn = this.config.fetch ?? globalThis.fetch;
-    const answer: ChangeAnswer = await postChange(fetchFn, this.changeUrl(), this.config.credentials, request);
+    const answer: ChangeAnswer = await postChange(
+      fetchFn,
+      subscriptionsUrl(resolveUrl(this.config.url)),
+      this.config.credentials,
+      request,
+    );
     if (answer.kind === 'accepted') {
       // Refusals hold whatever became of the stream meanwhile: the ACL said no to these channels.
       for (const { channel, code, status, message } of answer.response.refused) {
-        this.fail(this.channels.drop(channel), { code, status, message });
+        this.channels.fail(channel, { code, status, message });
       }
     }
     if (generation !== this.generation) return;
@@ -243,26 +216,6 @@ class StreamClient implements SseClient {
     }, this.config.changeTimeoutMs);
   }
 
-  private changeUrl(): string {
-    return subscriptionsUrl(this.baseUrl());
-  }
-
-  /** The configured URL, resolved against the page (only when a stream is needed). */
-  private baseUrl(): URL {
-    const base = typeof location === 'undefined' ? undefined : location.href;
-    return new URL(this.config.url, base);
-  }
-
-  private streamUrl(): string {
-    const url = this.baseUrl();
-    url.searchParams.delete('channels');
-    url.searchParams.delete('lastEventId');
-    url.searchParams.set('channels', this.channels.names().join(','));
-    const lastEventId = this.last.value;
-    if (lastEventId !== undefined) url.searchParams.set('lastEventId', lastEventId);
-    return url.href;
-  }
-
   /** Close the current stream and any pending retry, without a status change. */
   private stop(): void {
     this.generation++;
@@ -272,8 +225,8 @@ class StreamClient implements SseClient {
     this.inFlight = undefined;
     this.stream?.transport.close();
     this.stream = undefined;
-    for (const entry of this.channels.values()) entry.live = false;
-    this.listenToPage(false);
+    this.channels.markLive(new Set());
+    this.unwatchPage();
   }
 
   /** Change channels by reconnecting now, resuming from the last event id. */
@@ -286,7 +239,12 @@ class StreamClient implements SseClient {
   private scheduleRetry(delayMs: number, error?: SseClientError): void {
     this.stop();
     this.machine.to('reconnecting', error);
-    this.listenToPage(true);
+    // Come back at once when the network returns or the tab is shown again.
+    this.stopWatchingPage = watchPageWake(() => {
+      if (this.retryTimer === undefined) return;
+      this.backoff.reset();
+      this.connectNow();
+    });
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       this.connectNow();
@@ -307,7 +265,7 @@ class StreamClient implements SseClient {
       this.config.EventSource ?? (globalThis as { EventSource?: ClientConfig['EventSource'] }).EventSource;
     let url: string;
     try {
-      url = this.streamUrl();
+      url = streamUrl(resolveUrl(this.config.url), this.channels.names(), this.last.value);
     } catch {
       this.halt({ code: 'ERR_SSE_INVALID_OPTION', message: `Cannot resolve the url ${this.config.url}.` });
       return;
@@ -355,15 +313,9 @@ class StreamClient implements SseClient {
   }
 
   private onData(envelope: Envelope | undefined, id: string): void {
-    if (typeof envelope?.channel !== 'string') return;
-    if (!this.last.accept(id)) return;
+    if (typeof envelope?.channel !== 'string' || !this.last.accept(id)) return;
     const { channel, data } = envelope;
-    const event: ClientEvent = { id, channel, namespace: namespaceOf(channel), data };
-    for (const entry of this.channels.routes(channel)) {
-      for (const subscription of [...entry.subscriptions]) {
-        if (subscription.active) this.call(() => subscription.listener(event));
-      }
-    }
+    this.channels.deliver({ id, channel, namespace: namespaceOf(channel), data });
   }
 
   private onReady(payload: ReadyPayload | undefined): void {
@@ -371,7 +323,7 @@ class StreamClient implements SseClient {
     if (stream === undefined || payload === undefined || typeof payload.connectionId !== 'string') return;
     stream.ready = payload;
     this.backoff.reset();
-    this.listenToPage(false);
+    this.unwatchPage();
     this.machine.to('open');
     this.markLive(Array.isArray(payload.channels) ? payload.channels : []);
     this.scheduleFlush();
@@ -390,34 +342,19 @@ class StreamClient implements SseClient {
 
   /** The server has exactly `channels` on the stream now. */
   private markLive(channels: readonly string[]): void {
-    const stream = this.stream;
-    if (stream === undefined) return;
-    stream.server = new Set(channels);
-    for (const entry of this.channels.values()) {
-      entry.live = stream.server.has(entry.topic.name);
-      if (entry.live) for (const subscription of [...entry.subscriptions]) this.confirm(subscription);
-    }
+    if (this.stream === undefined) return;
+    this.stream.server = new Set(channels);
+    this.channels.markLive(this.stream.server);
   }
 
   private onReset(payload: ResetPayload | undefined): void {
     const reason = typeof payload?.reason === 'string' ? payload.reason : 'unknown';
-    const names = Array.isArray(payload?.channels) ? payload.channels : this.channels.names();
-    for (const name of names) {
-      for (const subscription of [...(this.channels.get(name)?.subscriptions ?? [])]) {
-        if (subscription.active) this.call(() => subscription.handlers.onReset?.(reason));
-      }
-    }
+    this.channels.reset(reason, Array.isArray(payload?.channels) ? payload.channels : undefined);
   }
 
   private onUpstreamError(payload: UpstreamErrorPayload | undefined): void {
-    const reason = typeof payload?.reason === 'string' ? payload.reason : 'upstream-failed';
-    const status = typeof payload?.status === 'number' ? payload.status : undefined;
-    const error: SseClientError = {
-      code: 'ERR_SSE_UPSTREAM',
-      ...(status === undefined ? {} : { status }),
-      message: `The upstream stream failed: ${reason}${status === undefined ? '' : ` (${status})`}.`,
-    };
-    if (status !== undefined && UPSTREAM_STOP.has(status)) this.upstreamStop = error;
+    const { error, stop } = upstreamFailure(payload);
+    if (stop) this.upstreamStop = error;
     this.machine.report(error);
   }
 
@@ -435,7 +372,6 @@ class StreamClient implements SseClient {
     // Failed before it opened: find out why before deciding how to come back.
     stream.transport.close();
     const generation = this.generation;
-    if (this.status === 'connecting') this.machine.to('reconnecting');
     const failure =
       status === 401
         ? { status, code: 'ERR_SSE_UNAUTHENTICATED', message: 'Sign in again.' }
@@ -444,45 +380,30 @@ class StreamClient implements SseClient {
   }
 
   private onFailure(failure: Failure): void {
-    const { status, code, message, channels } = failure;
-    const error: SseClientError = {
-      code: code ?? (status === undefined ? 'ERR_SSE_NETWORK' : `ERR_SSE_HTTP_${status}`),
-      ...(status === undefined ? {} : { status }),
-      message,
-    };
-    if (status === 401) {
-      this.halt({ ...error, code: 'ERR_SSE_UNAUTHENTICATED' });
-      return;
-    }
-    if ((status === 403 || status === 400) && channels !== undefined && channels.length > 0) {
-      for (const name of channels) this.fail(this.channels.drop(name), error);
+    const action = decideFailure(failure);
+    if (action.kind === 'halt') {
+      this.halt(action.error);
+    } else if (action.kind === 'retry') {
+      const { retryAfterMs } = action;
+      this.scheduleRetry(
+        retryAfterMs === undefined ? this.backoff.next() : this.backoff.after(retryAfterMs),
+        action.error,
+      );
+    } else {
+      for (const name of action.channels) this.channels.fail(name, action.error);
       this.stop();
       if (this.channels.size === 0) {
-        this.machine.to('idle', error);
+        this.machine.to('idle', action.error);
         return;
       }
-      this.machine.to('reconnecting', error);
+      this.machine.to('reconnecting', action.error);
       this.connectNow();
-      return;
     }
-    if (status === undefined || status === 200 || isRetryable(code, status)) {
-      const delay = failure.retryAfterMs === undefined ? this.backoff.next() : this.backoff.after(failure.retryAfterMs);
-      this.scheduleRetry(delay, error);
-      return;
-    }
-    this.halt(error);
   }
 
-  /** While waiting to retry, come back at once when the network returns or the tab is shown again. */
-  private listenToPage(on: boolean): void {
-    if (on === this.listeningToPage) return;
-    this.listeningToPage = on;
-    const method = on ? 'addEventListener' : 'removeEventListener';
-    if (typeof window !== 'undefined' && typeof window.addEventListener === 'function')
-      window[method]('online', this.onWake);
-    if (typeof document !== 'undefined' && typeof document.addEventListener === 'function') {
-      document[method]('visibilitychange', this.onWake);
-    }
+  private unwatchPage(): void {
+    this.stopWatchingPage?.();
+    this.stopWatchingPage = undefined;
   }
 }
 

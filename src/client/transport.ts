@@ -79,6 +79,9 @@ export function openTransport(
   source.onerror = (event: unknown) => {
     if (closed) return;
     close();
+    // The `eventsource` package arms its own reconnect timer after calling onerror; a second close()
+    // once the handler has returned clears it (browsers need only the first).
+    queueMicrotask(() => source.close());
     handlers.onError(statusOf(event));
   };
   return { listen, close };

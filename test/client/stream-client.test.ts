@@ -112,6 +112,19 @@ describe('the browser client (one stream per client)', () => {
     expect(client.status).toBe('idle');
   });
 
+  it('an unknown namespace (400 naming it) fails its subscription; the client reconnects with the rest', async () => {
+    const { gateway, seen, events } = await gatewayWithLog();
+    const client = nodeClient(events);
+    const unknown = record(client, 'nope:x');
+    const a = record(client, 'logs:a');
+    await unknown.until((r) => r.errors.length === 1);
+    expect(unknown.errors[0]).toMatchObject({ code: 'ERR_SSE_INVALID_CHANNEL', status: 400 });
+    await a.subscribed;
+    expect(attempts(seen).map((r) => r.query.get('channels'))).toEqual(['nope:x,logs:a', 'logs:a']);
+    await gateway.publish('logs:a', 'ok');
+    await a.until((r) => r.events.length === 1);
+  });
+
   it('close() ends the stream and drops every subscription', async () => {
     const { gateway, events } = await gatewayWithLog();
     const client = nodeClient(events);
