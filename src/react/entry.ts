@@ -25,8 +25,11 @@ export const EMPTY_SNAPSHOT: EntrySnapshot = Object.freeze({
 
 /** One subscription's data, shared by every hook with the same key. */
 export class Entry {
+  /** The store's name for it (see `SubscriptionSpec.key`). */
   readonly key: string;
+  /** Where it is kept in sessionStorage, if it is. */
   readonly persistenceKey: string | undefined;
+  /** The channels it listens to. */
   channels: readonly string[];
   /** The hooks rendering this data. */
   readonly listeners = new Set<() => void>();
@@ -34,10 +37,13 @@ export class Entry {
   transform: TransformRef = { current: undefined };
   /** Holds channel references in the store. */
   attached = false;
+  /** Runs out the grace period after the last hook left. */
   graceTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Changed since the last snapshot / since it was last kept. */
+  /** Changed since the last snapshot. */
   dirty = false;
+  /** Changed since it was last written to sessionStorage. */
   unsaved = false;
+  /** What renders read; replaced, never mutated. */
   snapshot: EntrySnapshot = EMPTY_SNAPSHOT;
   private readonly buffer: RingBuffer<unknown>;
   private lastEvent: ClientEvent | undefined;

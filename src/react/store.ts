@@ -31,6 +31,12 @@ interface ChannelRef {
   readonly off: () => void;
 }
 
+function reportError(error: unknown): void {
+  const report = (globalThis as { reportError?: (error: unknown) => void }).reportError;
+  if (typeof report === 'function') report(error);
+  else console.error('sse react: a transform threw', error);
+}
+
 const IDLE: SSEStatus = Object.freeze({ connectionStatus: 'idle', isConnected: false, error: undefined });
 
 /** The store of one `<SSEProvider>`. */
@@ -222,12 +228,22 @@ export class SseStore {
     this.newestId = event.id;
     let kept = false;
     for (const entry of entries) {
-      if (!entry.receive(event)) continue;
+      if (!this.receive(entry, event)) continue;
       this.dirty.add(entry);
       if (entry.persistenceKey !== undefined) kept = true;
     }
     if (kept) this.scheduleSave();
     this.scheduleFlush();
+  }
+
+  /** One entry takes an event; a throwing `transform` is reported and costs only that entry this event. */
+  private receive(entry: Entry, event: ClientEvent): boolean {
+    try {
+      return entry.receive(event);
+    } catch (error) {
+      reportError(error);
+      return false;
+    }
   }
 
   private fail(entries: Set<Entry>, error: SseClientError): void {

@@ -145,3 +145,23 @@ it('ring buffer: keeps the newest items in order through wrap-around and resize'
   ring.push(8);
   expect(ring.toArray()).toEqual([6, 7, 8]);
 });
+
+it('a throwing transform is reported and costs only its own subscription that event', async () => {
+  const { client, store } = setup();
+  const failing = spec('logs:ws1:*', 'a');
+  const healthy = spec('logs:ws1:*', 'b');
+  const reported: unknown[] = [];
+  const saved = console.error;
+  console.error = (_message: unknown, error: unknown) => reported.push(error);
+  try {
+    store.subscribe(failing, { current: (data) => (data === 2 ? JSON.parse('{') : data) }, () => {});
+    store.subscribe(healthy, noTransform(), () => {});
+    for (let i = 1; i <= 3; i++) client.emit('logs:ws1:wf1', i);
+    await flush();
+  } finally {
+    console.error = saved;
+  }
+  expect(store.snapshot(failing).data).toEqual([1, 3]);
+  expect(store.snapshot(healthy).data).toEqual([1, 2, 3]);
+  expect(reported).toHaveLength(1);
+});
