@@ -33,6 +33,8 @@ export class Entry {
   channels: readonly string[];
   /** The hooks rendering this data. */
   readonly listeners = new Set<() => void>();
+  /** How many of them are enabled: the entry holds its channels while this is above 0 (plus the grace period). */
+  enabled = 0;
   /** The transform of the hook that subscribed last. */
   transform: TransformRef = { current: undefined };
   /** Holds channel references in the store. */

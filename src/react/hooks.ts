@@ -38,10 +38,7 @@ export function useSSESubscription<T = unknown>(
   useEffect(() => {
     transform.current = options.transform as TransformRef['current'];
   });
-  const subscribe = useCallback(
-    (listener: () => void) => (spec.enabled ? store.subscribe(spec, transform, listener) : () => {}),
-    [store, spec],
-  );
+  const subscribe = useCallback((listener: () => void) => store.subscribe(spec, transform, listener), [store, spec]);
   const getSnapshot = useCallback(() => store.snapshot(spec), [store, spec]);
   const snapshot = useSyncExternalStore(subscribe, getSnapshot, getServerSnapshot);
   const status = useSyncExternalStore(store.subscribeStatus, store.getStatus, store.getServerStatus);

@@ -111,23 +111,24 @@ export class SseStore {
       this.entries.set(spec.key, entry);
     }
     const current = entry;
-    if (current.graceTimer !== undefined) clearTimeout(current.graceTimer);
-    current.graceTimer = undefined;
-    current.transform = transform;
     current.listeners.add(listener);
-    // Hooks sharing a persistenceKey may ask for other sizes: the newest one decides.
-    if (current.capacity !== spec.capacity) {
-      current.resize(spec.capacity);
-      this.dirty.add(current);
-      this.scheduleFlush();
+    if (spec.enabled) {
+      current.enabled++;
+      current.transform = transform;
+      // Hooks sharing a persistenceKey may ask for other sizes or channels: the newest one decides.
+      if (current.capacity !== spec.capacity) {
+        current.resize(spec.capacity);
+        this.dirty.add(current);
+        this.scheduleFlush();
+      }
+      this.retarget(current, spec.channels);
     }
-    this.retarget(current, spec.channels);
-    if (!current.attached) this.attach(current);
+    this.review(current);
     if (current.persistenceKey !== undefined) this.listenToPage();
     return () => {
       current.listeners.delete(listener);
-      if (current.listeners.size > 0 || current.graceTimer !== undefined) return;
-      current.graceTimer = setTimeout(() => this.expire(current), this.config.graceMs);
+      if (spec.enabled) current.enabled--;
+      this.review(current);
     };
   }
 
@@ -175,11 +176,27 @@ export class SseStore {
     return [...this.channels.keys()];
   }
 
+  /**
+   * After a hook came or went: attach an entry that an enabled hook wants (cancelling its grace period), and
+   * start the grace period of one that none wants any more (still attached, or no longer rendered).
+   */
+  private review(entry: Entry): void {
+    if (entry.enabled > 0) {
+      if (entry.graceTimer !== undefined) clearTimeout(entry.graceTimer);
+      entry.graceTimer = undefined;
+      if (!entry.attached) this.attach(entry);
+      return;
+    }
+    if (entry.graceTimer !== undefined || (!entry.attached && entry.listeners.size > 0)) return;
+    entry.graceTimer = setTimeout(() => this.expire(entry), this.config.graceMs);
+  }
+
+  /** The grace period ran out: release the channels; forget data that nothing renders and nothing keeps. */
   private expire(entry: Entry): void {
     entry.graceTimer = undefined;
-    if (entry.listeners.size > 0) return;
+    if (entry.enabled > 0) return;
     this.detach(entry);
-    if (entry.persistenceKey === undefined) this.entries.delete(entry.key);
+    if (entry.listeners.size === 0 && entry.persistenceKey === undefined) this.entries.delete(entry.key);
   }
 
   private attach(entry: Entry): void {

@@ -212,3 +212,25 @@ it('persistence: data survives a remount and a page reload while publishing, wit
   expect(await received()).toBe(published.length + 1);
   expect((await read(page, 'data')).kept).toEqual([...published, 'end']);
 }, 60_000);
+
+it('enabled: false unsubscribes (after the grace period) and keeps the data; true subscribes again', async () => {
+  const { harness, page } = await openPage({
+    graceMs: 200,
+    probes: [
+      { id: 'logs', channels: 'logs:ws1:*' },
+      { id: 'metrics', channels: 'metrics:ws2' },
+    ],
+  });
+  await page.waitForSelector('#status:text("open")');
+  await harness.gateway.publish('metrics:ws2', 1);
+  await waitForLast(page, 'metrics', 1);
+  await page.evaluate(() => window.harness.disable(['metrics']));
+  await eventually(() => !harness.gateway.activeTopics().includes('metrics:ws2'), 5000, 'metrics:ws2 removed');
+  await harness.gateway.publish('metrics:ws2', 'missed');
+  await page.evaluate(() => window.harness.disable([]));
+  await eventually(() => harness.gateway.activeTopics().includes('metrics:ws2'), 5000, 'metrics:ws2 back');
+  await harness.gateway.publish('metrics:ws2', 2);
+  await waitForLast(page, 'metrics', 2);
+  // The same component kept its data while disabled; the event published meanwhile was not for it.
+  expect((await read(page, 'data')).metrics).toEqual([1, 2]);
+}, 30_000);

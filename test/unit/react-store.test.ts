@@ -165,3 +165,22 @@ it('a throwing transform is reported and costs only its own subscription that ev
   expect(store.snapshot(healthy).data).toEqual([1, 2, 3]);
   expect(reported).toHaveLength(1);
 });
+
+it('a disabled hook keeps rendering its data but releases the channels after the grace period', async () => {
+  jest.useFakeTimers();
+  const { client, store } = setup(100);
+  const on = spec('metrics:ws1', 'a');
+  const off = { ...on, enabled: false };
+  const unsubscribe = store.subscribe(on, noTransform(), () => {});
+  client.emit('metrics:ws1', 1);
+  await jest.advanceTimersByTimeAsync(0);
+  // The hook re-subscribes with enabled: false (a new spec, same key).
+  unsubscribe();
+  const stop = store.subscribe(off, noTransform(), () => {});
+  jest.advanceTimersByTime(100);
+  expect(client.active()).toEqual([]);
+  expect(store.snapshot(off).data).toEqual([1]);
+  stop();
+  jest.advanceTimersByTime(100);
+  expect(store.snapshot(off).data).toEqual([]);
+});
