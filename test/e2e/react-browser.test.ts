@@ -162,7 +162,7 @@ it('withSSE passes the subscription to a class component as sseData', async () =
   expect(await page.textContent('[data-probe="u1"]')).toBe('2');
 }, 30_000);
 
-it('status follows the stream: open, reconnecting when it drops, open again', async () => {
+it('status follows the stream: open, reconnecting when it drops or the server restarts, open again', async () => {
   const { harness, page } = await openPage({ probes: [{ id: 'logs', channels: 'logs:ws1:*' }] });
   await page.waitForSelector('#status:text("open")');
   expect(harness.gateway.disconnect('u1')).toBe(1);
@@ -176,7 +176,24 @@ it('status follows the stream: open, reconnecting when it drops, open again', as
   const statuses = await read(page, 'statuses');
   expect(statuses[0]).toBe('idle');
   expect(statuses.slice(statuses.indexOf('open'))).toEqual(['open', 'reconnecting', 'open']);
-}, 30_000);
+
+  // The server goes away (every socket destroyed, nothing listening) and comes back on the same port.
+  const { server, port } = harness.server;
+  await harness.server.close();
+  await page.waitForSelector('#status:text("reconnecting")', { timeout: 10_000 });
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  await page.waitForFunction(
+    () => window.harness.statuses.filter((status) => status === 'open').length === 3,
+    undefined,
+    {
+      timeout: 20_000,
+    },
+  );
+  const after = await read(page, 'statuses');
+  expect(after.slice(statuses.length)).toEqual(['reconnecting', 'open']);
+  await harness.gateway.publish('logs:ws1:wf1', 'after restart');
+  await waitForLast(page, 'logs', 'after restart');
+}, 40_000);
 
 it('persistence: data survives a remount and a page reload while publishing, with no gap and no duplicate', async () => {
   const { harness, page } = await openPage({
