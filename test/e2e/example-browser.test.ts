@@ -77,6 +77,10 @@ it('tabs: metrics show the latest value, alerts are the user’s own, and logs s
   const context = await browser.newContext();
   try {
     const page = await context.newPage();
+    const eventRequests: string[] = [];
+    page.on('request', (request) => {
+      if (new URL(request.url()).pathname.startsWith('/events')) eventRequests.push(request.method());
+    });
     await page.goto(`${baseUrl}/login/alice`);
     await page.waitForSelector('#status.live', { timeout: 10_000 });
     await page.waitForFunction(() => document.querySelectorAll('[data-workspace="ws1"] li').length >= 5);
@@ -102,6 +106,8 @@ it('tabs: metrics show the latest value, alerts are the user’s own, and logs s
     const afterTabs = await steps(page, 'ws1');
     expect(afterTabs[0]).toBe(first);
     expectContiguous(afterTabs);
+    // One stream carried the three tabs' channels, and switching tabs changed no subscription.
+    expect(eventRequests).toEqual(['GET']);
 
     await page.reload();
     await page.waitForSelector('#status.live', { timeout: 10_000 });
