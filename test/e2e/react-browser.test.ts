@@ -251,3 +251,25 @@ it('enabled: false unsubscribes (after the grace period) and keeps the data; tru
   // The same component kept its data while disabled; the event published meanwhile was not for it.
   expect((await read(page, 'data')).metrics).toEqual([1, 2]);
 }, 30_000);
+
+it('concurrent rendering: interrupted transitions while events stream never show two components different data', async () => {
+  const probes = ['s1', 's2', 's3', 's4'].map((id) => ({ id, channels: 'logs:ws1:*', slowMs: 4 }));
+  const { harness, page } = await openPage({ probes });
+  await page.waitForSelector('#status:text("open")');
+  // Transitions every 10 ms in the page: each is a sliced render of four slow components, which the store's
+  // updates interrupt.
+  await page.evaluate(() => {
+    const timer = setInterval(() => window.harness.transition(), 10);
+    (window as unknown as { stopTransitions: () => void }).stopTransitions = () => clearInterval(timer);
+  });
+  for (let i = 1; i <= 150; i++) {
+    await harness.gateway.publish('logs:ws1:wf1', i);
+    if (i % 5 === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  await harness.gateway.publish('logs:ws1:wf1', 'end');
+  for (const { id } of probes) await waitForLast(page, id, 'end');
+  await page.evaluate(() => (window as unknown as { stopTransitions: () => void }).stopTransitions());
+  expect(await read(page, 'torn')).toBe(0);
+  const data = await read(page, 'data');
+  for (const { id } of probes) expect(data[id]).toHaveLength(151);
+}, 30_000);
