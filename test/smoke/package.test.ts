@@ -41,12 +41,31 @@ describe('the built package', () => {
     expect(esm).toBe('function false');
   });
 
+  it('loads the React bindings with require() and import, React staying an outside dependency', () => {
+    const cjs = run([
+      '-e',
+      "const m = require('@datashop/sse-gateway/react'); console.log(typeof m.SSEProvider, typeof m.useSSESubscription)",
+    ]);
+    expect(cjs).toBe('function function');
+    const esm = run([
+      '--input-type=module',
+      '-e',
+      "import * as m from '@datashop/sse-gateway/react'; console.log(typeof m.withSSE, typeof m.useSSEStatus)",
+    ]);
+    expect(esm).toBe('function function');
+    const bundle = require('node:fs').readFileSync(join(root, 'dist/react/index.mjs'), 'utf8') as string;
+    expect(bundle).toMatch(/from "react"/);
+    expect(bundle).not.toMatch(/react\.production|react\.development/);
+  });
+
   it('ships type declarations', () => {
     const pkg = require(join(root, 'package.json')) as { exports: { '.': { types: string } } };
     expect(require('node:fs').existsSync(join(root, pkg.exports['.'].types))).toBe(true);
-    const client = (pkg.exports as unknown as Record<string, Record<string, { types: string }>>)['./client'];
-    for (const condition of ['import', 'require'] as const)
-      expect(require('node:fs').existsSync(join(root, client?.[condition]?.types ?? 'missing'))).toBe(true);
+    for (const entry of ['./client', './react']) {
+      const types = (pkg.exports as unknown as Record<string, Record<string, { types: string }>>)[entry];
+      for (const condition of ['import', 'require'] as const)
+        expect(require('node:fs').existsSync(join(root, types?.[condition]?.types ?? 'missing'))).toBe(true);
+    }
   });
 
   it('packs what a user needs and nothing else: the build, its sources for source maps, the docs', () => {
@@ -69,6 +88,10 @@ describe('the built package', () => {
       'dist/client/index.js',
       'dist/client/index.d.ts',
       'dist/client/index.d.mts',
+      'dist/react/index.mjs',
+      'dist/react/index.js',
+      'dist/react/index.d.ts',
+      'dist/react/index.d.mts',
       'src/index.ts',
     ])
       expect(files).toContain(needed);
