@@ -1,30 +1,16 @@
 /**
- * Typed channels: a channel map (namespace → payload type) given once types every channel string that
- * starts with one of its namespaces, so hooks and `client.subscribe` know each payload without casts. Types
- * only: the functions here return what they are given.
+ * Typed channels in React: the channel map of `protocol/typed-channels` makes hooks and `client.subscribe`
+ * know each payload without casts. Types only: the functions here return what they are given.
  */
 import type { ComponentType } from 'react';
 import type { ClientEvent, SseClient, SubscriptionHandlers } from '../client/types';
+import type { ChannelMap, ChannelOf, PayloadOf } from '../protocol/typed-channels';
 import { useSSESubscription } from './hooks';
 import type { SSESubscriptionOptions, SSESubscriptionResult } from './types';
+
+export type { ChannelMap, ChannelOf, PayloadOf } from '../protocol/typed-channels';
+
 import { withSSE } from './with-sse';
-
-/** Namespace → payload type, e.g. `{ logs: LogLine; metrics: { value: number } }`. */
-export type ChannelMap = object;
-
-/** The channel strings of a map: a namespace, a channel in it, or a trailing-`*` pattern (`logs:ws1:*`). */
-export type ChannelOf<M extends ChannelMap> = {
-  [N in keyof M & string]: N | `${N}:${string}`;
-}[keyof M & string];
-
-/** The payload type of `channel` under map `M` (a union for a union of channels). */
-export type PayloadOf<M extends ChannelMap, C extends string> = C extends `${infer N}:${string}`
-  ? N extends keyof M
-    ? M[N]
-    : never
-  : C extends keyof M
-    ? M[C]
-    : never;
 
 /** A {@link ClientEvent} whose `data` is typed. */
 export interface TypedClientEvent<P, C extends string = string> extends ClientEvent {
