@@ -29,6 +29,35 @@ describe('the built package', () => {
     expect(out).toBe(`${names.map(() => 'function').join(',')} true`);
   });
 
+  it('has declarations that load without ioredis installed (it is an optional peer)', () => {
+    const { existsSync, readFileSync } = require('node:fs') as typeof import('node:fs');
+    const { dirname: dir, resolve } = require('node:path') as typeof import('node:path');
+    const seen = new Set<string>();
+    const visit = (file: string): void => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      for (const [, spec] of readFileSync(file, 'utf8').matchAll(/from '(\.[^']+)'/g)) {
+        const base = resolve(dir(file), spec as string);
+        visit(existsSync(`${base}.d.ts`) ? `${base}.d.ts` : join(base, 'index.d.ts'));
+      }
+    };
+    visit(join(root, 'dist/index.d.ts'));
+    expect(seen.size).toBeGreaterThan(5);
+    const importers = [...seen].filter((file) => /from 'ioredis'/.test(readFileSync(file, 'utf8')));
+    expect(importers).toEqual([]);
+  });
+
+  it('loads the metrics entry with require() and import', () => {
+    const cjs = run(['-e', "console.log(typeof require('@datashop/sse-gateway/metrics').registerMetrics)"]);
+    expect(cjs).toBe('function');
+    const esm = run([
+      '--input-type=module',
+      '-e',
+      "import { registerMetrics } from '@datashop/sse-gateway/metrics'; console.log(typeof registerMetrics)",
+    ]);
+    expect(esm).toBe('function');
+  });
+
   it('loads the browser client with require() and import', () => {
     const cjs = run(['-e', "const m = require('@datashop/sse-gateway/client'); console.log(typeof m.createSseClient)"]);
     expect(cjs).toBe('function');
