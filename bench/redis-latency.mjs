@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 
 const require = createRequire(import.meta.url);
 const dist = process.env.SSE_DIST ?? join(dirname(fileURLToPath(import.meta.url)), '..', 'dist');
-const { createRedisBus } = require(join(dist, 'redis-bus.js'));
+const { createRedisBus } = require(join(dist, 'bus/redis/index.js'));
 const { createMemoryBus } = require(join(dist, 'memory-bus.js'));
 
 const ROUNDS = Number(process.env.ROUNDS ?? 2000);

@@ -18,7 +18,7 @@ const flag = (name) => argv.includes(`--${name}`);
 const option = (name) => argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
 
 if (flag('help')) {
-  console.log(`usage: node bench/run.mjs [--quick] [--only=better-sse,gateway,gateway-filter,gateway-redis,raw-express,raw-socket]
+  console.log(`usage: node bench/run.mjs [--quick] [--only=better-sse,gateway,gateway-filter,gateway-ops,gateway-redis,raw-express,raw-socket]
   --quick      smaller counts, fewer scenarios (about a minute)
   --only=…     run only these servers (raw is always added: every ratio is to raw);
                raw-socket is a diagnostic server that runs only when named here
@@ -27,6 +27,7 @@ if (flag('help')) {
   --dist=DIR   benchmark the library build in DIR instead of ./dist (must lie inside this repo, so
                its requires resolve against node_modules)
   --no-json    do not write bench/results/
+  --no-browser do not run bench/browser-tabs.mjs (cross-tab sharing in Chromium) after the table
 env BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" adds node flags to every server and client.`);
   process.exit(0);
 }
@@ -279,6 +280,15 @@ const SERVERS = [
     file: 'gateway.mjs',
     args: ['--filter'],
     channels: FIVE,
+    replay: true,
+    needs: ['sseMiddleware'],
+  },
+  {
+    key: 'gateway-ops',
+    title: '(f) gateway + metrics + audit',
+    file: 'gateway.mjs',
+    args: ['--ops'],
+    channels: ROOM,
     replay: true,
     needs: ['sseMiddleware'],
   },
@@ -976,6 +986,17 @@ async function main() {
     writeFileSync(file, body);
     writeFileSync(join(dir, 'latest.json'), body);
     log(`wrote ${file} and bench/results/latest.json`);
+  }
+
+  // Cross-tab sharing in Chromium, after the server table (its own process and browser).
+  if (!flag('no-browser') && !only) {
+    try {
+      execFileSync(process.execPath, [join(here, 'browser-tabs.mjs'), ...(QUICK ? ['--quick'] : [])], {
+        stdio: 'inherit',
+      });
+    } catch (e) {
+      log(`browser-tabs.mjs failed: ${e?.message ?? e}`);
+    }
   }
 
   // A clean exit lets `BENCH_NODE_ARGS=--cpu-prof` write the clients' profiles too.

@@ -17,14 +17,20 @@ const tsc = (project) =>
 
 rmSync(join(root, 'dist'), { recursive: true, force: true });
 tsc('tsconfig.build.json');
-const names = Object.keys(createRequire(import.meta.url)(join(root, 'dist/index.js'))).filter((n) => n !== 'default');
-const body = [
-  "import cjs from './index.js';",
-  ...names.map((n) => `export const ${n} = cjs.${n};`),
-  'export default cjs;',
-  '',
-].join('\n');
-writeFileSync(join(root, 'dist/index.mjs'), body);
+// Node entries: one CommonJS instance behind both `require` and `import` (the process-wide default bus must
+// not exist twice), so the ES module entry re-exports the CommonJS one's names.
+for (const entry of ['index', 'ops/metrics']) {
+  const file = join(root, `dist/${entry}.js`);
+  const names = Object.keys(createRequire(import.meta.url)(file)).filter((n) => n !== 'default');
+  const base = entry.split('/').pop();
+  const body = [
+    `import cjs from './${base}.js';`,
+    ...names.map((n) => `export const ${n} = cjs.${n};`),
+    'export default cjs;',
+    '',
+  ].join('\n');
+  writeFileSync(join(root, `dist/${entry}.mjs`), body);
+}
 
 // Browser entries: `name` is the subpath (`./client` → dist/client/index.{mjs,js,d.ts,d.mts}); `external`
 // lists the optional peers an entry imports (react for ./react) and never bundles.

@@ -1,5 +1,6 @@
 // The one command that runs every test on a fresh machine: makes sure redis-server, chromium and openssl are there
-// (installing them with apt-get when we are root), builds the package, runs jest, and ends with one line `N passed, N failed`.
+// (installing them with apt-get when we are root), builds the package, runs jest, then the Python SDK's pytest suite,
+// and ends with one line `N passed, N failed` over both.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -53,5 +54,53 @@ if (existsSync(results)) {
   // A suite that fails to load has no failed test of its own; count it so it cannot pass unseen.
   failed = summary.numFailedTests + summary.numRuntimeErrorTestSuites;
 }
+// The Python SDK's suite (pytest against a real gateway on dist/), counted into the same final line. Skipped
+// when arguments select jest tests.
+const python = process.argv.length > 2 ? null : runPytest();
+if (python !== null) {
+  passed += python.passed;
+  failed += python.failed;
+  skipped += python.skipped;
+}
 console.log(`${passed} passed, ${failed} failed${skipped > 0 ? `, ${skipped} skipped` : ''}`);
-process.exit(jest.status === 0 && failed === 0 ? 0 : 1);
+process.exit(jest.status === 0 && failed === 0 && (python?.ok ?? true) ? 0 : 1);
+
+function runPytest() {
+  const interpreter = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+  const ready = () =>
+    spawnSync(interpreter, ['-c', 'import pytest, venv, ensurepip'], { stdio: 'ignore' }).status === 0;
+  if (!ready()) {
+    if (process.getuid?.() === 0 && has('apt-get')) {
+      console.log('Installing python3 python3-venv python3-pytest with apt-get …');
+      spawnSync(
+        'sh',
+        [
+          '-c',
+          'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv python3-pytest',
+        ],
+        { stdio: 'inherit' },
+      );
+    }
+    if (!ready()) {
+      console.error('The Python SDK tests need python3, python3-venv and python3-pytest: sudo apt-get install them.');
+      return { passed: 0, failed: 1, skipped: 0, ok: false };
+    }
+  }
+  const report = join(root, '.pytest-results.xml');
+  rmSync(report, { force: true });
+  const run = spawnSync(
+    interpreter,
+    ['-m', 'pytest', '-q', '-p', 'no:cacheprovider', `--junitxml=${report}`, 'sdk/python/tests'],
+    { stdio: 'inherit', cwd: root },
+  );
+  if (!existsSync(report)) return { passed: 0, failed: 1, skipped: 0, ok: false };
+  const xml = readFileSync(report, 'utf8');
+  const count = (name) =>
+    [...xml.matchAll(new RegExp(`<testsuite\\b[^>]*\\b${name}="(\\d+)"`, 'g'))].reduce((n, m) => n + Number(m[1]), 0);
+  const total = count('tests');
+  const bad = count('failures') + count('errors');
+  const skippedTests = count('skipped');
+  // Exit 5 is "no tests collected", and a crash may count no failure: neither may pass unseen.
+  const ok = run.status === 0 && total > 0;
+  return { passed: total - bad - skippedTests, failed: ok || bad > 0 ? bad : 1, skipped: skippedTests, ok };
+}

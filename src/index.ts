@@ -5,6 +5,7 @@
 export { publishEvent } from './bus/default-bus';
 export { createMemoryBus } from './bus/memory-bus';
 export { createRedisBus } from './bus/redis';
+export { isChannel, isSegment } from './protocol/channels';
 export type { SseErrorCode } from './protocol/errors';
 export { SseError } from './protocol/errors';
 export type { SseMessage } from './protocol/framing';

@@ -8,11 +8,14 @@ import type { ConnectionOptions } from 'node:tls';
 import type { Request, RequestHandler, Router } from 'express';
 import type { Cluster, Redis } from 'ioredis';
 
-/** The authenticated party behind a connection: any object with a string `id`. */
+/**
+ * The authenticated party behind a connection: any object with a string `id` (an app's own `interface User
+ * { id: string; … }` is one). Give `sseMiddleware<User>()` the app's type to see its other fields in
+ * `authorize` and `filter`.
+ */
 export interface Principal {
   /** Stable identifier of the user (or service) the connection belongs to. */
   readonly id: string;
-  readonly [key: string]: unknown;
 }
 
 /**
@@ -62,6 +65,9 @@ export interface ReplayQuery {
 
 /** Why a replay cannot be served; the gateway then sends `sse:reset` with this reason. */
 export type ReplayResetReason = 'malformed-id' | 'unknown-id' | 'expired' | 'replay-disabled' | 'unavailable';
+
+/** Why the gateway sent `sse:reset`: a {@link ReplayResetReason}, or `too-large` for a replay over the stream's buffer. */
+export type StreamResetReason = ReplayResetReason | 'too-large';
 
 /** The answer of {@link Bus.replay}. */
 export type ReplayResult =
@@ -202,12 +208,16 @@ export interface Logger {
 /** A synchronous or asynchronous answer. */
 export type MaybePromise<T> = T | Promise<T>;
 
-/** Per-namespace settings; every field is optional. */
-export interface ChannelPolicy {
+/**
+ * Per-namespace settings; every field is optional.
+ *
+ * @typeParam P - the app's principal type, as `authentication` resolves it.
+ */
+export interface ChannelPolicy<P extends Principal = Principal> {
   /** Connect-time ACL for this namespace, after the gateway-wide `authorize`. */
-  authorize?(principal: Principal, channel: string, req: Request): MaybePromise<boolean>;
+  authorize?(principal: P, channel: string, req: Request): MaybePromise<boolean>;
   /** Per-event ACL for this namespace, after user scoping and before the gateway-wide `filter`. */
-  filter?(principal: Principal, event: SseEvent): MaybePromise<boolean>;
+  filter?(principal: P, event: SseEvent): MaybePromise<boolean>;
   /** `alerts:u1` (and `alerts:u1:…`) are open only to principal `u1`. */
   userScoped?: boolean;
   /** `false`: events of this namespace are not replayed after a reconnect. Defaults to `true`. */
@@ -224,6 +234,13 @@ export interface SseLimits {
   maxChannelsPerConnection?: number;
   /** Bytes one stream may have waiting for a slow client before it is closed. Defaults to `1048576` (1 MiB). */
   maxBufferedBytes?: number;
+  /**
+   * Largest event a stream is sent, in bytes of its frame. `gateway.publish` rejects larger ones with
+   * `ERR_SSE_EVENT_TOO_LARGE`, and larger ones arriving from the bus (another publisher) are dropped and
+   * counted, never sent: one oversized event must not close every stream that would receive it, again after
+   * each reconnect. At most `maxBufferedBytes`. Defaults to `262144` (256 KiB) or `maxBufferedBytes` if smaller.
+   */
+  maxEventBytes?: number;
   /** `Retry-After` seconds sent with 429. Defaults to `retryMs` rounded up to seconds. */
   retryAfterSeconds?: number;
   /**
@@ -233,6 +250,12 @@ export interface SseLimits {
    * load balancer spreads the reconnects over the new instances. Defaults to `Infinity` (never).
    */
   maxConnectionAgeMs?: number;
+  /**
+   * What a new stream of a principal at `maxConnectionsPerUser` gets: `refuse` answers it 429; `end-oldest`
+   * ends that principal's oldest stream and opens the new one, since the newest is the tab a person is looking
+   * at and the oldest may be a half-open connection whose peer vanished without a FIN. Defaults to `refuse`.
+   */
+  onUserLimit?: 'refuse' | 'end-oldest';
 }
 
 /** Options of {@link SseGateway}'s opt-in admin routes below `path`. */
@@ -243,25 +266,82 @@ export interface SseAdminOptions {
   maxBodyBytes?: number;
 }
 
-/** Options of `sseMiddleware()`. */
-export interface SseOptions {
+/**
+ * One record of the audit trail (the `audit` option): a stream opened, ended, or was refused. It never holds
+ * a token, a cookie or a header value.
+ */
+export interface AuditEntry {
+  readonly type: 'connect' | 'disconnect' | 'reject';
+  /** When it happened, milliseconds since the epoch. */
+  readonly time: number;
+  /** The stream's id (`connect`, `disconnect`). */
+  readonly connectionId?: string;
+  /** Who, when known (a request refused before authentication has none). */
+  readonly principalId?: string;
+  /** The channels and patterns the stream had or asked for. */
+  readonly channels: readonly string[];
+  /** The client's address as Express sees it (`req.ip`, which honours `trust proxy`). */
+  readonly ip: string | undefined;
+  /** `disconnect`: how long the stream was open. */
+  readonly durationMs?: number;
+  /** `reject`: the HTTP status sent. */
+  readonly status?: number;
+  /** `reject`: the `ERR_SSE_*` code sent. */
+  readonly code?: string;
+}
+
+/** Options of `gateway.drain()`. */
+export interface DrainOptions {
+  /** Spread the ends of open streams over this many ms. Defaults to `10000`. */
+  timeoutMs?: number;
+}
+
+/** One service allowed to `POST {path}/publish` (see {@link SseOptions.publishers}). */
+export interface PublisherOptions {
+  /**
+   * Its Bearer token, or several while a rotation is under way (the old and the new one both work until
+   * the old one is removed). Each is 16-4096 visible ASCII characters; no two publishers share one.
+   */
+  token: string | readonly string[];
+  /** The channels and trailing-`*` patterns it may publish to, e.g. `['logs:*', 'metrics:*']`. */
+  channels: readonly string[];
+  /** Largest accepted publish body, in bytes. Defaults to `1048576`. */
+  maxBodyBytes?: number;
+}
+
+/**
+ * Options of `sseMiddleware()`.
+ *
+ * @typeParam P - the app's principal type: `sseMiddleware<User>({ … })` (or an annotated `authentication`)
+ *   types `authorize`, `filter`, the policies and `authorizeCacheKey` with it. Any object with a string `id`.
+ */
+export interface SseOptions<P extends Principal = Principal> {
   /** Route of the stream. Defaults to `/events`. */
   path?: string;
   /** Allowed namespaces: a list, or a map of namespace to {@link ChannelPolicy}. */
-  channels: readonly string[] | Readonly<Record<string, ChannelPolicy>>;
+  channels: readonly string[] | Readonly<Record<string, ChannelPolicy<P>>>;
   /**
    * `false`: anonymous allowed; `true`: the principal is `req.user`, 401 when absent;
    * a function: resolves the principal (or `null` for 401). Defaults to `false`.
    */
-  authentication?: boolean | ((req: Request) => MaybePromise<Principal | null | undefined>);
+  authentication?: boolean | ((req: Request) => MaybePromise<P | null | undefined>);
   /** Honour `users` on events and `userScoped` namespaces. Defaults to `false`. */
   userScoping?: boolean;
   /** Connect-time ACL, once per requested channel or pattern. */
-  authorize?(principal: Principal, channel: string, req: Request): MaybePromise<boolean>;
+  authorize?(principal: P, channel: string, req: Request): MaybePromise<boolean>;
   /** Per-event ACL, for every event before it is written to a connection. */
-  filter?(principal: Principal, event: SseEvent): MaybePromise<boolean>;
-  /** How long `authorize` answers are cached per principal and channel, in ms; `0` disables. Defaults to `5000`. */
+  filter?(principal: P, event: SseEvent): MaybePromise<boolean>;
+  /**
+   * How long an `authorize` allow is cached, in ms; `0` disables. Denials are never cached. Defaults to `5000`.
+   */
   authorizeCacheMs?: number;
+  /**
+   * What besides the principal's id a cached `authorize` decision is keyed by; return `undefined` to not cache
+   * this request's decisions. Use it when `authorize` reads the request (a tenant header, a session) and the
+   * principal object does not say it. Defaults to a digest of the whole principal object, so principals that
+   * differ in any field (tenant, roles, session) never share a decision.
+   */
+  authorizeCacheKey?(principal: P, req: Request): string | undefined;
   /** The bus. Defaults to the process-wide memory bus. */
   bus?: Bus;
   /** Heartbeat comment interval in ms. Defaults to `25000`. */
@@ -274,8 +354,22 @@ export interface SseOptions {
   limits?: SseLimits;
   /** Opt-in `GET {path}/stats` and `POST {path}/publish`. Defaults to off. */
   admin?: SseAdminOptions;
+  /**
+   * Services that may `POST {path}/publish` with `Authorization: Bearer <token>`, by name (the name is
+   * what logs show, never the token). Defaults to none (the route then exists only with `admin`).
+   */
+  publishers?: Readonly<Record<string, PublisherOptions>>;
   /** Where warnings and callback errors go. Defaults to `console`. */
   logger?: Logger;
+  /**
+   * `GET {path}/health/live` and `GET {path}/health/ready` for probes; `false` turns both off. Defaults to `true`.
+   */
+  health?: boolean;
+  /**
+   * Called once per stream `connect`, `disconnect` and `reject`, synchronously; keep it fast (queue to your log
+   * pipeline). A throw is logged and ignored.
+   */
+  audit?: (entry: AuditEntry) => void;
 }
 
 /** Figures from `gateway.stats()`. */
@@ -298,10 +392,24 @@ export interface SseStats {
   readonly delivered: number;
   /** Connections closed for exceeding `maxBufferedBytes`. */
   readonly slowClosed: number;
+  /** Events from the bus dropped for exceeding `limits.maxEventBytes`. */
+  readonly oversized: number;
   /** Connections ended for reaching `limits.maxConnectionAgeMs`. */
   readonly expired: number;
+  /** Streams opened since creation. */
+  readonly opened: number;
+  /** Stream requests refused since creation, by `ERR_SSE_*` code. */
+  readonly rejected: Readonly<Record<string, number>>;
+  /** Last-Event-ID replays since creation: served (`replayed`) or answered with `sse:reset` (`reset`). */
+  readonly replays: { readonly replayed: number; readonly reset: number };
+  /** Events written by replays since creation. */
+  readonly replayedEvents: number;
+  /** Channels refused by `authorize` (or user scoping) since creation, by namespace. */
+  readonly denied: Readonly<Record<string, number>>;
   /** True after `close()`. */
   readonly closing: boolean;
+  /** True from `drain()` on. */
+  readonly draining: boolean;
   /** Bus health. */
   readonly bus: BusStatus;
 }
@@ -314,6 +422,14 @@ export interface SseGateway extends Router {
   stats(): SseStats;
   /** End every stream, answer later requests with 503, close a bus the gateway created. Idempotent. */
   close(): Promise<void>;
+  /**
+   * Move every stream to another instance before a shutdown: readiness turns 503 at once, new stream requests
+   * are sent away (an EventSource gets 200, a jittered `retry:` and an immediate end, so it comes back through
+   * the load balancer; other requests get 503 with `Retry-After`), and open streams are ended spread over
+   * `timeoutMs`, each told to come back after a jittered `retry:`; their browsers resume elsewhere with
+   * Last-Event-ID. Resolves when the last stream has ended. Follow it with `close()` and `server.close()`.
+   */
+  drain(options?: DrainOptions): Promise<void>;
   /**
    * Be told when a channel or pattern gains its first local stream (`active: true`) or loses its last,
    * e.g. to start an upstream bridge on demand. Returns the unsubscribe function.
@@ -346,6 +462,13 @@ export interface ProxyOptions {
   target: string | URL | ((req: Request) => string | URL);
   /** Extra request headers toward upstream (e.g. a service token), computed per request. */
   headers?: Record<string, string> | ((req: Request) => MaybePromise<Record<string, string>>);
+  /**
+   * Client headers forwarded to the upstream besides the default allow-list (`Accept-Language`,
+   * `User-Agent`, `traceparent`, `tracestate`, `baggage`, `X-Request-Id`, `Last-Event-ID`), any case.
+   * Hop-by-hop headers, `Cookie` (see `forwardCookies`), `Forwarded` and `X-Forwarded-*` (set from the BFF's
+   * own view) are refused. Defaults to `[]`.
+   */
+  forwardHeaders?: readonly string[];
   /** Forward the browser's Cookie header. Defaults to `false`. */
   forwardCookies?: boolean;
   /** Heartbeat interval toward the client while upstream is silent, in ms. Defaults to `25000`. */

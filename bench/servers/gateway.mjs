@@ -27,7 +27,22 @@ if (args.has('filter')) {
   // Cheap on purpose: what is measured is the gateway's cost of calling a filter, not the filter.
   options.filter = (_principal, event) => event.channel.length > 0;
 }
+if (args.has('ops')) {
+  // (f) operations on: an audit callback that keeps entries (as a log shipper's queue would) and Prometheus
+  // metrics scraped once a second, as a BFF would run.
+  const entries = [];
+  options.audit = (entry) => {
+    if (entries.push(entry) > 1000) entries.length = 0;
+  };
+}
 const gateway = lib.sseMiddleware(options);
+if (args.has('ops')) {
+  const { Registry } = createRequire(import.meta.url)('prom-client');
+  const { registerMetrics } = createRequire(import.meta.url)(`${dist.replace(/\/index\.js$/, '')}/ops/metrics`);
+  const registry = new Registry();
+  registerMetrics(gateway, { registry });
+  setInterval(() => void registry.metrics(), 1000).unref();
+}
 
 const app = express();
 app.use(gateway);

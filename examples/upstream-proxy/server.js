@@ -14,10 +14,9 @@
 // a port of 0 picks a free one (the BFF's is printed).
 
 const express = require('express');
-const { sseMiddleware, sseProxy, bridgeUpstream, SseError } = require('@datashop/sse-gateway');
+const { sseMiddleware, sseProxy, bridgeUpstream, SseError, isSegment } = require('@datashop/sse-gateway');
 
 const SERVICE_TOKEN = 'l5-etl-service-token'; // a real BFF gets this from its secret store or an OAuth client
-const SEGMENT = /^[A-Za-z0-9_.-]{1,128}$/;
 
 // ---------------------------------------------------------------------------------------------------
 // A fake L5-ETL service: GET /logs/stream?channels=logs:etl:<ws>:<wf> (or logs:etl:* for everything),
@@ -103,7 +102,8 @@ async function main() {
     sseProxy({
       target: (req) => {
         const { workspace_id: ws, workflow_id: wf } = req.query;
-        if (typeof ws !== 'string' || typeof wf !== 'string' || !SEGMENT.test(ws) || !SEGMENT.test(wf)) {
+        // Each value is one channel segment: `wf1,logs:etl:ws2:*` would otherwise read another workspace.
+        if (!isSegment(ws) || !isSegment(wf)) {
           // Thrown before the stream starts: answered as 400 JSON.
           throw new SseError('ERR_SSE_BAD_REQUEST', 'workspace_id and workflow_id are required ([A-Za-z0-9_.-]).', 400);
         }

@@ -19,47 +19,13 @@ import type {
   ReplayResult,
   SseEvent,
 } from '../types';
+import { checkKeys, isPlainObject, OptionError } from '../util/validate';
 import { createEpoch } from './epoch';
 import { checkIdempotencyKey, createEvent, preparePublish, repeatedPublish } from './event';
+import { boundQuery, DEFAULT_HISTORY, parseHistoryWindow, replayFromHistory } from './history';
 import { checkSignal } from './signal';
 
-/** Default history of a memory bus: the last 1,000 events up to 10 minutes old. */
-export const DEFAULT_HISTORY = Object.freeze({ size: 1000, ttlMs: 600_000 });
-
-function positiveInteger(value: unknown, name: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw new TypeError(`${name} must be a positive integer (received ${String(value)}).`);
-  }
-  return value;
-}
-
-/**
- * Replay from an ordered history: every event after `lastEventId` up to `headSeq`, or a reset reason
- * when the id is foreign, in the future, or older than what is still held.
- *
- * @param lookup - the event with a given sequence, or `undefined` when it is no longer held.
- */
-export function replayFromHistory(
-  epoch: string,
-  headSeq: number,
-  lastEventId: string,
-  query: ReplayQuery,
-  lookup: (seq: number) => SseEvent | undefined,
-): ReplayResult {
-  const last = parseEventId(lastEventId);
-  if (last === null) return { ok: false, reason: 'malformed-id' };
-  if (last.epoch !== epoch || last.seq > headSeq) return { ok: false, reason: 'unknown-id' };
-  if (headSeq - last.seq > query.maxCount) return { ok: false, reason: 'expired' };
-  const oldest = Date.now() - query.maxAgeMs;
-  const events: SseEvent[] = [];
-  for (let seq = last.seq + 1; seq <= headSeq; seq++) {
-    const event = lookup(seq);
-    if (event === undefined || event.time < oldest) return { ok: false, reason: 'expired' };
-    if (query.match(event.channel)) events.push(event);
-  }
-  return { ok: true, events, head: formatEventId(epoch, headSeq) };
-}
+const OPTION_KEYS = ['history'] as const;
 
 class MemoryBus implements Bus {
   readonly id = randomUUID();
@@ -72,14 +38,15 @@ class MemoryBus implements Bus {
   private readonly idempotent: LRUCache<string, SseEvent>;
 
   constructor(options: MemoryBusOptions) {
-    const history = options.history ?? {};
-    this.history =
-      history === false
-        ? null
-        : newHistory(
-            positiveInteger(history.size, 'history.size', DEFAULT_HISTORY.size),
-            positiveInteger(history.ttlMs, 'history.ttlMs', DEFAULT_HISTORY.ttlMs),
-          );
+    if (!isPlainObject(options)) {
+      throw new OptionError('createMemoryBus takes an options object: createMemoryBus({ history: { size: 5000 } }).');
+    }
+    checkKeys('createMemoryBus', options, OPTION_KEYS);
+    const history =
+      options.history === false
+        ? false
+        : parseHistoryWindow('createMemoryBus', 'history', options.history, DEFAULT_HISTORY, ' or false');
+    this.history = history === false ? null : newHistory(history.size, history.ttlMs);
     this.idempotent = new LRUCache<string, SseEvent>({ max: 10_000, ttl: this.history?.ttl ?? DEFAULT_HISTORY.ttlMs });
   }
 
@@ -135,8 +102,11 @@ class MemoryBus implements Bus {
   replay(lastEventId: string, query: ReplayQuery): Promise<ReplayResult> {
     const history = this.history;
     if (history === null) return Promise.resolve({ ok: false, reason: 'replay-disabled' });
-    const bounded = { ...query, maxCount: Math.min(query.maxCount, history.max) };
-    return Promise.resolve(replayFromHistory(this.epoch, this.seq, lastEventId, bounded, (seq) => history.peek(seq)));
+    const last = parseEventId(lastEventId);
+    if (last === null) return Promise.resolve({ ok: false, reason: 'malformed-id' });
+    const snapshot = { epoch: this.epoch, headSeq: this.seq, lookup: (seq: number) => history.peek(seq) };
+    const bounded = boundQuery(query, { size: history.max, ttlMs: history.ttl });
+    return Promise.resolve(replayFromHistory(snapshot, last, bounded, (event) => event));
   }
 
   retain(window: { size: number; ttlMs: number }): void {

@@ -2,7 +2,7 @@
  * `createSseClient()`: picks how this context gets its stream (its own, or shared with the other tabs).
  */
 import { createStreamClient } from './stream-client';
-import { canShareAcrossTabs } from './tabs';
+import { canShareAcrossTabs, createSharedClient } from './tabs';
 import type { SseClient, SseClientOptions } from './types';
 
 /**
@@ -22,9 +22,8 @@ import type { SseClient, SseClientOptions } from './types';
 export function createSseClient(options: SseClientOptions): SseClient {
   // --- cross-tab sharing (the `tabs` branch adds its branch here) ---
   const share = options.shareAcrossTabs ?? canShareAcrossTabs();
-  if (share) {
-    // Until sharing exists, a client that asks for it gets its own stream.
-  }
+  // Asked for where the browser cannot share (no Web Locks outside secure contexts): a stream of its own.
+  if (share && canShareAcrossTabs()) return createSharedClient(options, createStreamClient);
   // --- end of cross-tab sharing ---
   return createStreamClient(options);
 }

@@ -1,11 +1,227 @@
 /**
- * Sharing one stream across the tabs of a browser profile (owned by the `tabs` branch).
+ * Sharing one stream across the tabs of a browser profile: the client a tab gets when `shareAcrossTabs`
+ * is on. Its listeners, status and last event id are the tab's own; the stream is the leader tab's
+ * (`tab-member.ts` elects it, `tab-hub.ts` runs it), and its events arrive over a BroadcastChannel.
  */
 
+import { parseTopic } from '../protocol/channels';
+import { LastEventId } from './last-event-id';
+import { parseClientOptions } from './options';
+import type { StreamClientOptions } from './stream-client';
+import { TabMember } from './tab-member';
+import { type TabMessage, type TabNames, tabNames } from './tab-protocol';
+import { call, TabSubscriptions } from './tab-subscriptions';
+import type {
+  ClientEvent,
+  ClientStatus,
+  SseClient,
+  SseClientError,
+  SseClientOptions,
+  SubscriptionHandlers,
+} from './types';
+
 /**
- * True where a client can share its stream with the other tabs of this origin (`navigator.locks` and
- * `BroadcastChannel`). Not built yet: always `false`.
+ * True where a client can share its stream with the other tabs of this origin: a page or worker (it has a
+ * `location`; Node has Web Locks and BroadcastChannel too, but no tabs) with `navigator.locks` (secure
+ * contexts only) and `BroadcastChannel`.
  */
 export function canShareAcrossTabs(): boolean {
-  return false;
+  return (
+    typeof BroadcastChannel === 'function' &&
+    typeof location === 'object' &&
+    location !== null &&
+    typeof navigator === 'object' &&
+    navigator !== null &&
+    typeof navigator.locks?.request === 'function'
+  );
+}
+
+type StatusListener = (status: ClientStatus, error?: SseClientError) => void;
+
+/** The client of one tab of a shared stream. */
+class SharedClient implements SseClient {
+  private readonly subscriptions = new TabSubscriptions();
+  /**
+   * This tab's newest id (kept in sessionStorage when asked): its events are taken once each, and a stream
+   * this tab takes over resumes from it. A tab that saw more than the new leader drops the replayed ones.
+   */
+  private readonly order: LastEventId;
+  private readonly statusListeners = new Set<StatusListener>();
+  private readonly names: TabNames;
+  private member: TabMember | undefined;
+  /** The shared stream's status, as the leader last said. */
+  private shared: ClientStatus = 'idle';
+  private statusNow: ClientStatus = 'idle';
+  private disposed = false;
+  private wasOpen = false;
+  /** The leader's position, for a takeover by a tab that has seen no event yet. */
+  private leaderLastEventId: string | undefined;
+  private readonly onPageHide = (): void => this.suspend();
+  private readonly onPageShow = (event: Event): void => {
+    if (!(event as PageTransitionEvent).persisted || this.disposed) return;
+    this.resume();
+    // Back from the back-forward cache: the events of the time away went to the other tabs only.
+    for (const channel of this.subscriptions.channels()) this.subscriptions.reset(channel, 'unavailable');
+  };
+  private readonly onFreeze = (): void => this.member?.pause();
+  private readonly onResume = (): void => this.member?.unpause();
+
+  constructor(
+    private readonly options: SseClientOptions,
+    private readonly createStream: (options: StreamClientOptions) => SseClient,
+  ) {
+    // Fail at creation on a wrong option, as without sharing.
+    const config = parseClientOptions(options);
+    this.order = new LastEventId(undefined, config.persistKey);
+    this.names = tabNames(new URL(options.url, globalThis.location?.href).href);
+    this.resume();
+    this.listenToPage(true);
+  }
+
+  /** Page lifecycle: hidden for good or for the back-forward cache (leave), frozen (stop leading). */
+  private listenToPage(on: boolean): void {
+    const method = on ? 'addEventListener' : 'removeEventListener';
+    globalThis[method]?.('pagehide', this.onPageHide);
+    globalThis[method]?.('pageshow', this.onPageShow);
+    if (typeof document === 'undefined') return;
+    document[method]('freeze', this.onFreeze);
+    document[method]('resume', this.onResume);
+  }
+
+  get status(): ClientStatus {
+    return this.statusNow;
+  }
+
+  get lastEventId(): string | undefined {
+    return this.order.value ?? this.leaderLastEventId;
+  }
+
+  subscribe(channel: string, listener: (event: ClientEvent) => void, handlers?: SubscriptionHandlers): () => void {
+    if (typeof listener !== 'function')
+      throw new TypeError('subscribe(channel, listener): listener must be a function.');
+    // As the client without sharing: a bad channel or a closed client fails the subscription alone.
+    const refusal: SseClientError | undefined = this.disposed
+      ? { code: 'ERR_SSE_CLIENT_CLOSED', message: 'This client was closed; create a new one.' }
+      : typeof channel !== 'string' || parseTopic(channel, true) === null
+        ? { code: 'ERR_SSE_INVALID_CHANNEL', status: 400, message: `Malformed channel ${JSON.stringify(channel)}.` }
+        : undefined;
+    if (refusal !== undefined) {
+      queueMicrotask(() => call(() => handlers?.onError?.(refusal)));
+      return () => {};
+    }
+    const { first, remove } = this.subscriptions.add(channel, listener, handlers);
+    if (first) this.member?.add(channel);
+    // After a 401 the shared stream stopped; a new subscription starts it over, as without sharing.
+    if (this.shared === 'closed') this.member?.restart();
+    this.update();
+    return () => {
+      if (!remove()) return;
+      this.member?.remove(channel);
+      this.update();
+    };
+  }
+
+  onStatus(listener: StatusListener): () => void {
+    this.statusListeners.add(listener);
+    return () => {
+      this.statusListeners.delete(listener);
+    };
+  }
+
+  close(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.suspend();
+    this.subscriptions.clear();
+    this.order.dispose();
+    this.listenToPage(false);
+    this.setStatus('closed');
+  }
+
+  /** Leave the tabs (page hidden, maybe into the back-forward cache): the leader's lock passes on now. */
+  private suspend(): void {
+    this.member?.leave();
+    this.member = undefined;
+  }
+
+  /** Join the tabs, with the channels this tab has. */
+  private resume(): void {
+    if (this.member !== undefined || this.disposed) return;
+    this.member = new TabMember(
+      this.names,
+      {
+        receive: (message) => this.receive(message),
+        resumeFrom: () => this.lastEventId,
+        // This tab's id is the one kept (the stream's own copy would be a second writer of the same key).
+        createStream: (lastEventId) => this.createStream({ ...this.options, lastEventId, persistLastEventId: false }),
+      },
+      this.subscriptions.channels(),
+    );
+  }
+
+  private receive(message: TabMessage): void {
+    switch (message.t) {
+      case 'event':
+        if (this.order.accept(message.event.id)) this.subscriptions.deliver(message.event);
+        break;
+      case 'subscribed':
+        this.subscriptions.subscribed(message.channel);
+        break;
+      case 'reset':
+        this.subscriptions.reset(message.channel, message.reason);
+        break;
+      case 'refused':
+        this.subscriptions.refused(message.channel, message.error);
+        break;
+      case 'state':
+      case 'status':
+        if (message.lastEventId !== undefined) this.leaderLastEventId = message.lastEventId;
+        this.shared = message.status;
+        this.update(message.t === 'status' ? message.error : undefined);
+        break;
+      default:
+    }
+  }
+
+  /**
+   * This tab's status from the shared one: `idle` without a subscription; `closed` when the stream stopped
+   * for good (401), until a new subscription starts it over.
+   */
+  private update(error?: SseClientError): void {
+    if (this.disposed) return;
+    let status = this.shared;
+    // The leader has none of this tab's channels yet (they are on their way), or a new leader starts over.
+    if (status === 'idle') status = 'connecting';
+    if (status === 'connecting' && this.wasOpen) status = 'reconnecting';
+    if (status === 'closed') this.wasOpen = false;
+    this.setStatus(this.subscriptions.empty ? 'idle' : status, error);
+  }
+
+  private setStatus(status: ClientStatus, error?: SseClientError): void {
+    if (status === this.statusNow && error === undefined) return;
+    this.statusNow = status;
+    if (status === 'open') this.wasOpen = true;
+    for (const listener of [...this.statusListeners]) call(() => listener(status, error));
+  }
+}
+
+/**
+ * A client whose stream is shared with every tab of this browser profile that has one for the same `url`.
+ * One tab (elected by a Web Lock) holds the stream for the union of every tab's channels; when it closes or
+ * crashes, another takes over and resumes from the newest event id it saw. Use where
+ * {@link canShareAcrossTabs} is true.
+ *
+ * @param options - the client's options (the leading tab's are the stream's).
+ * @param createStream - creates the stream a leading tab holds (the client without sharing).
+ * @example
+ * ```ts
+ * const client = createSharedClient({ url: '/events' }, createStreamClient);
+ * client.subscribe('logs:ws1:*', (event) => console.log(event.data));
+ * ```
+ */
+export function createSharedClient(
+  options: SseClientOptions,
+  createStream: (options: StreamClientOptions) => SseClient,
+): SseClient {
+  return new SharedClient(options, createStream);
 }

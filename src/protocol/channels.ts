@@ -26,18 +26,31 @@ export interface Topic {
 const CHANNEL = /^[A-Za-z0-9_.-]{1,128}(?::[A-Za-z0-9_.-]{1,128})*$/;
 
 /**
- * True when `name` is a concrete channel of the grammar (no wildcard): the publish-time check, without
- * building a {@link Topic}.
+ * True when `name` is a concrete channel of the grammar (`namespace(:segment)*`, no wildcard): the
+ * publish-time check, without building a {@link Topic}. Any value may be passed; only a string can pass.
  *
- * @param name - the channel as a publisher wrote it.
+ * @param name - the channel as a publisher or a request wrote it.
+ * @example
+ * if (!isChannel(req.body.channel)) throw new SseError('ERR_SSE_INVALID_CHANNEL', 'Not a channel.', 400);
  */
-export function isChannel(name: string): boolean {
-  return name.length <= 4096 && CHANNEL.test(name);
+export function isChannel(name: unknown): name is string {
+  return typeof name === 'string' && name.length <= 4096 && CHANNEL.test(name);
 }
 
-/** True when `name` is one segment of the grammar. */
-export function isSegment(name: string): boolean {
-  return SEGMENT.test(name);
+/**
+ * True when `name` is one segment of the grammar: 1–128 characters of `[A-Za-z0-9_.-]`, so no `:`, `,`
+ * or `*`. Check every request value that becomes part of a channel with it: a value such as
+ * `wf1,logs:etl:ws2:*` would otherwise add channels. Any value may be passed (a query parameter may be an
+ * array); only a string can pass.
+ *
+ * @param name - one value meant as one segment, e.g. `req.query.workflow_id`.
+ * @example
+ * const { workspace_id: ws, workflow_id: wf } = req.query;
+ * if (!isSegment(ws) || !isSegment(wf)) throw new SseError('ERR_SSE_BAD_REQUEST', 'Bad ids.', 400);
+ * url.searchParams.set('channels', `logs:etl:${ws}:${wf}`);
+ */
+export function isSegment(name: unknown): name is string {
+  return typeof name === 'string' && SEGMENT.test(name);
 }
 
 /**

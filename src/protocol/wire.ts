@@ -40,8 +40,12 @@ export interface ReadyPayload {
   readonly subscriptionToken?: string;
 }
 
-/** Why a stream was reset: the gateway sends `sse:reset` with one of these. */
-export type ResetReason = 'malformed-id' | 'unknown-id' | 'expired' | 'replay-disabled' | 'unavailable';
+/**
+ * Why a stream was reset: the gateway sends `sse:reset` with one of these. `too-large`: the missed events
+ * would not fit in the stream's buffer (`limits.maxBufferedBytes`), so replaying them would only close the
+ * stream again.
+ */
+export type ResetReason = 'malformed-id' | 'unknown-id' | 'expired' | 'replay-disabled' | 'unavailable' | 'too-large';
 
 /** Data of `sse:reset`. */
 export interface ResetPayload {

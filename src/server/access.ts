@@ -2,9 +2,10 @@
  * Access control: who is connecting, which of the requested channels they may open, and which events
  * they may read.
  */
+import { createHash } from 'node:crypto';
 import type { Request } from 'express';
 import { LRUCache } from 'lru-cache';
-import type { Topic } from '../protocol/channels';
+import { isSegment, type Topic } from '../protocol/channels';
 import { SseError } from '../protocol/errors';
 import type { MaybePromise, Principal, SseEvent } from '../types';
 import type { Connection, Gate } from './connection';
@@ -45,23 +46,56 @@ export async function resolvePrincipal(config: GatewayConfig, req: Request): Pro
     throw new SseError('ERR_SSE_UNAUTHENTICATED', 'Sign in to open this stream: no authenticated principal.', 401);
   }
   if (!isPrincipal(principal)) {
-    config.logger.error('sse-gateway: the principal has no non-empty string `id`', principal);
+    // Its type and keys only: a principal object may carry tokens (an OIDC user's access_token).
+    const shape = typeof principal === 'object' && principal !== null ? Object.keys(principal) : typeof principal;
+    config.logger.error('sse-gateway: the principal has no non-empty string `id`; it has:', shape);
     throw new SseError('ERR_SSE_INVALID_PRINCIPAL', 'The server resolved a principal without a string `id`.', 500);
   }
   return principal;
 }
 
-/** Connect-time ACL with a short per-principal cache of decisions. */
+/**
+ * The default cache identity of a principal: a digest of the whole principal object (its id, tenant, roles,
+ * session, whatever the app put on it), so two principals that differ in anything never share a decision.
+ */
+function principalDigest(principal: Principal): string {
+  let text: string;
+  try {
+    text = JSON.stringify(principal, (_key, value: unknown) =>
+      typeof value === 'object' && value !== null && !Array.isArray(value)
+        ? Object.fromEntries(Object.entries(value).sort(([a], [b]) => (a < b ? -1 : 1)))
+        : value,
+    );
+  } catch {
+    return '';
+  }
+  return createHash('sha256').update(text).digest('base64url');
+}
+
+/**
+ * Connect-time ACL with a short cache of allow decisions (never of denials). A cached decision is keyed by
+ * the principal's id, the app's `authorizeCacheKey(principal, req)` (by default a digest of the whole
+ * principal object) and the channel. `disconnect(id)` bumps the principal's generation: a decision that was
+ * being computed when it ran is not cached, and the stream route checks again before it opens.
+ */
 export class Authorizer {
-  private readonly cache: LRUCache<string, boolean> | null;
+  private readonly cache: LRUCache<string, true> | null;
+  /** Bumped by {@link Authorizer.forget}; bounded, since ids of long-gone principals need not be kept. */
+  private readonly generations = new LRUCache<string, number>({ max: 10_000 });
 
   constructor(private readonly config: GatewayConfig) {
     this.cache =
-      config.authorizeCacheMs > 0 ? new LRUCache<string, boolean>({ max: 10_000, ttl: config.authorizeCacheMs }) : null;
+      config.authorizeCacheMs > 0 ? new LRUCache<string, true>({ max: 10_000, ttl: config.authorizeCacheMs }) : null;
+  }
+
+  /** The generation of `principalId`: compare before and after an await to see whether `forget` ran. */
+  generation(principalId: string): number {
+    return this.generations.get(principalId) ?? 0;
   }
 
   /** Drop every cached decision about `principalId`, so its next connection asks `authorize` again. */
   forget(principalId: string): void {
+    this.generations.set(principalId, this.generation(principalId) + 1);
     if (this.cache === null) return;
     const prefix = `${principalId}\u0000`;
     for (const key of [...this.cache.keys()]) if (key.startsWith(prefix)) this.cache.delete(key);
@@ -73,23 +107,48 @@ export class Authorizer {
    * @throws SseError 500 when a callback throws.
    */
   async denied(principal: Principal, topics: readonly Topic[], req: Request): Promise<string[]> {
-    const verdicts = await Promise.all(topics.map((topic) => this.allowed(principal, topic, req)));
+    const identity = principal === ANONYMOUS ? undefined : this.identity(principal, req);
+    const generation = this.generation(principal.id);
+    const verdicts = await Promise.all(
+      topics.map((topic) => this.allowed(principal, topic, req, identity, generation)),
+    );
     return topics.filter((_, i) => !verdicts[i]).map((topic) => topic.name);
   }
 
-  private allowed(principal: Principal, topic: Topic, req: Request): MaybePromise<boolean> {
+  /** The cache key prefix of `principal` for `req`, or `undefined` when its decisions are not cached. */
+  private identity(principal: Principal, req: Request): string | undefined {
+    if (this.cache === null) return undefined;
+    const { authorizeCacheKey } = this.config;
+    let key: string | undefined;
+    try {
+      key = authorizeCacheKey === undefined ? principalDigest(principal) : authorizeCacheKey(principal, req);
+    } catch (cause) {
+      this.config.logger.error('sse-gateway: authorizeCacheKey threw; this decision is not cached', cause);
+      return undefined;
+    }
+    return typeof key === 'string' ? `${principal.id}\u0000${key}\u0000` : undefined;
+  }
+
+  private allowed(
+    principal: Principal,
+    topic: Topic,
+    req: Request,
+    identity: string | undefined,
+    generation: number,
+  ): MaybePromise<boolean> {
     const policy = this.config.namespaces.get(topic.namespace) ?? {};
     if (policy.userScoped) {
-      // `alerts:u1` and `alerts:u1:*` belong to u1; `alerts:*` would span every user.
-      if (principal === ANONYMOUS || topic.segments[1] !== principal.id) return false;
+      // `alerts:u1` and `alerts:u1:*` belong to u1; `alerts:*` would span every user. An id that is not a
+      // segment (`acme:bob`) owns no user-scoped channel: `acme` would otherwise read `alerts:acme:bob`.
+      if (principal === ANONYMOUS || !isSegment(principal.id) || topic.segments[1] !== principal.id) return false;
     }
     const { authorize } = this.config;
     if (authorize === undefined && policy.authorize === undefined) return true;
-    const key = principal === ANONYMOUS ? undefined : `${principal.id}\u0000${topic.name}`;
-    const cached = key === undefined ? undefined : this.cache?.get(key);
-    if (cached !== undefined) return cached;
+    const key = identity === undefined ? undefined : identity + topic.name;
+    if (key !== undefined && this.cache?.get(key) === true) return true;
     return this.decide(principal, topic, req, policy.authorize).then((verdict) => {
-      if (key !== undefined) this.cache?.set(key, verdict);
+      // Only allows are cached, and only when no disconnect ran while this one was decided.
+      if (verdict && key !== undefined && this.generation(principal.id) === generation) this.cache?.set(key, true);
       return verdict;
     });
   }

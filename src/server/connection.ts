@@ -45,6 +45,10 @@ export class Connection {
   private readonly writer: StreamWriter;
   /** When the gateway ends this stream for its age (`limits.maxConnectionAgeMs`); `Infinity` for never. */
   expiresAt = Number.POSITIVE_INFINITY;
+  /** When the stream opened, ms since the epoch. */
+  readonly openedAt = Date.now();
+  /** The client's address (`req.ip`), for the audit trail and the admin views. */
+  ip: string | undefined;
 
   /**
    * @param id - connection id, sent in `sse:ready`.
@@ -177,6 +181,12 @@ export class Connection {
   /** Heartbeat: skipped while the client is not reading, since it would only add to the backlog. */
   heartbeat(frame: EncodedFrame): void {
     if (!this.writer.congested) this.writeRaw(frame);
+  }
+
+  /** End the stream after telling the client when to come back (a drain). */
+  endWithRetry(retryFrame: string): void {
+    this.writeRaw(retryFrame);
+    this.end();
   }
 
   /** End the stream politely (shutdown, age limit, disconnect). */

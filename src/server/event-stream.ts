@@ -12,7 +12,8 @@ import type { Request, Response } from 'express';
 export function startEventStream(req: Request, res: Response): void {
   req.socket.setTimeout(0);
   req.socket.setNoDelay(true);
-  req.socket.setKeepAlive(true);
+  // Probes start after 30 s of silence (the OS default is 2 h), so a peer gone without a FIN is found sooner.
+  req.socket.setKeepAlive(true, 30_000);
   res.status(200);
   res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
   res.setHeader('Cache-Control', 'no-cache, no-transform');

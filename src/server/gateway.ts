@@ -9,13 +9,30 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { processMemoryBus, pushDefaultBus } from '../bus/default-bus';
 import { type EncodedFrame, encodeEvent } from '../bus/event';
+import { mountAdminViews } from '../ops/admin-views';
+import { reportReplay, reportStream } from '../ops/diagnostics';
+import { drainConnections } from '../ops/drain';
+import { mountHealthRoutes } from '../ops/health';
 import { namespaceOf, parseTopic, type Topic } from '../protocol/channels';
 import { SseError } from '../protocol/errors';
 import { formatEvent, formatRetry } from '../protocol/framing';
+import type { ResetReason } from '../protocol/wire';
 import { ControlEvent, type ReadyPayload, SUBSCRIPTIONS_PATH } from '../protocol/wire';
-import type { Bus, Principal, PublishOptions, SseEvent, SseGateway, SseOptions, SseStats } from '../types';
+import { mountPublishApi } from '../publish-api/router';
+import type {
+  AuditEntry,
+  Bus,
+  DrainOptions,
+  Principal,
+  PublishOptions,
+  SseEvent,
+  SseGateway,
+  SseOptions,
+  SseStats,
+} from '../types';
+import { integer } from '../util/validate';
 import { ANONYMOUS, Authorizer, createGate } from './access';
-import { mountAdminRoutes } from './admin-routes';
+import { adminGuard, mountAdminRoutes } from './admin-routes';
 import { Admission } from './admission';
 import { ChannelIndex } from './channel-index';
 import { Connection, type ConnectionHost } from './connection';
@@ -27,7 +44,7 @@ import { type ReplaySource, startStream } from './replay';
 import { handleStreamRequest } from './stream-route';
 import { WriteBatch } from './stream-writer';
 import { applySubscriptionChange, handleSubscriptionChange } from './subscriptions-route';
-import { TopicParser } from './topics';
+import { preview, TopicParser } from './topics';
 
 /** The gateway behind the router: state and wiring. The routes and parts reach it through this class. */
 export class Gateway implements ConnectionHost, ReplaySource {
@@ -49,7 +66,15 @@ export class Gateway implements ConnectionHost, ReplaySource {
   private readonly releaseDefault: () => void;
   private readonly retryLine: string;
   closing = false;
-  private counters = { events: 0, delivered: 0, slowClosed: 0, expired: 0 };
+  draining = false;
+  /** What diagnostics messages name as their gateway: the router users hold. Set by `sseMiddleware`. */
+  identity: object = this;
+  private counters = { events: 0, delivered: 0, slowClosed: 0, expired: 0, opened: 0, replayedEvents: 0, oversized: 0 };
+  /** Channels whose oversized events were already reported (bounded: the first hundred). */
+  private readonly oversizedChannels = new Set<string>();
+  private readonly replays = { replayed: 0, reset: 0 };
+  private readonly rejected: Record<string, number> = {};
+  private readonly denied: Record<string, number> = {};
 
   constructor(readonly config: GatewayConfig) {
     this.bus = config.bus ?? processMemoryBus();
@@ -71,7 +96,7 @@ export class Gateway implements ConnectionHost, ReplaySource {
       if (signal.type === 'disconnect') this.disconnect(signal.principalId);
       else void applySubscriptionChange(this, signal);
     });
-    this.releaseDefault = pushDefaultBus(this.bus);
+    this.releaseDefault = pushDefaultBus(this.bus, new Set(config.namespaces.keys()), config.logger);
   }
 
   delivered(): void {
@@ -89,15 +114,79 @@ export class Gateway implements ConnectionHost, ReplaySource {
     return this.config.namespaces.get(namespaceOf(channel))?.replay !== false;
   }
 
+  replayDone(outcome: { readonly events: number } | { readonly reset: ResetReason }): void {
+    if ('reset' in outcome) {
+      this.replays.reset++;
+      reportReplay({ gateway: this.identity, result: 'reset', events: 0, reason: outcome.reset });
+    } else {
+      this.replays.replayed++;
+      this.counters.replayedEvents += outcome.events;
+      reportReplay({ gateway: this.identity, result: 'replayed', events: outcome.events });
+    }
+  }
+
+  busConnected(): boolean {
+    return this.bus.status().connected;
+  }
+
+  /** Record an entry of the audit trail: the `audit` option and the `sse-gateway:stream` diagnostics channel. */
+  audit(entry: AuditEntry): void {
+    reportStream({ gateway: this.identity, entry });
+    const { audit } = this.config;
+    if (audit === undefined) return;
+    try {
+      audit(entry);
+    } catch (cause) {
+      this.logger.error('sse-gateway: the audit callback threw', cause);
+    }
+  }
+
+  /** Refuse a stream request: count it, audit it, answer it. */
+  reject(req: Request, res: Response, error: SseError, channels: readonly string[], principal?: Principal): void {
+    this.rejected[error.code] = (this.rejected[error.code] ?? 0) + 1;
+    if (error.code === 'ERR_SSE_FORBIDDEN_CHANNEL') {
+      for (const name of (error.details.channels as string[] | undefined) ?? []) {
+        const namespace = namespaceOf(name);
+        this.denied[namespace] = (this.denied[namespace] ?? 0) + 1;
+      }
+    }
+    this.audit({
+      type: 'reject',
+      time: Date.now(),
+      ...(principal === undefined ? {} : { principalId: principal.id }),
+      channels: preview(channels),
+      ip: req.ip,
+      status: error.status,
+      code: error.code,
+    });
+    const retryAfter = error.status === 429 || error.status === 503 ? this.config.limits.retryAfterSeconds : undefined;
+    sendError(res, error, retryAfter);
+  }
+
   /** Fan-out: the index finds the audience; each connection only runs its ACL and writes the shared frame. */
   private onEvent(event: SseEvent): void {
     this.counters.events++;
     this.batch.noteEvent();
     let encoded: EncodedFrame | undefined;
+    let tooLarge = false;
     this.index.forEachSubscriber(event.channel, (connection) => {
+      if (tooLarge) return;
       encoded ??= encodeEvent(event);
-      connection.offer(event, encoded);
+      if (encoded.frame.length > this.config.limits.maxEventBytes) {
+        tooLarge = true;
+        this.oversized(event, encoded);
+      } else connection.offer(event, encoded);
     });
+  }
+
+  /** An event too large for any stream, from another publisher: dropped, counted, reported once per channel. */
+  private oversized(event: SseEvent, encoded: EncodedFrame): void {
+    this.counters.oversized++;
+    if (this.oversizedChannels.size >= 100 || this.oversizedChannels.has(event.channel)) return;
+    this.oversizedChannels.add(event.channel);
+    this.logger.warn(
+      `sse-gateway: dropped event ${event.id} on ${event.channel}: ${encoded.frame.length} bytes exceed limits.maxEventBytes (${this.config.limits.maxEventBytes}); no stream receives it.`,
+    );
   }
 
   /** Open a stream that passed every check: headers, `retry:`, `sse:ready`, then the replay if asked. */
@@ -115,11 +204,22 @@ export class Gateway implements ConnectionHost, ReplaySource {
     this.index.add(connection, topics);
     res.on('close', () => this.cleanup(connection));
     this.keepAlive.opened(connection);
+    this.counters.opened++;
+    connection.ip = req.ip;
+    const channels = topics.map((t) => t.name);
+    this.audit({
+      type: 'connect',
+      time: Date.now(),
+      connectionId: connection.id,
+      principalId: principal.id,
+      channels,
+      ip: req.ip,
+    });
 
     connection.writeRaw(this.retryLine);
     const ready: ReadyPayload = {
       connectionId: connection.id,
-      channels: topics.map((t) => t.name),
+      channels,
       subscriptionToken: token,
     };
     const frame = formatEvent({ event: ControlEvent.ready, data: JSON.stringify(ready) });
@@ -130,6 +230,16 @@ export class Gateway implements ConnectionHost, ReplaySource {
     if (!this.connections.delete(connection)) return;
     this.byId.delete(connection.id);
     connection.dispose();
+    const now = Date.now();
+    this.audit({
+      type: 'disconnect',
+      time: now,
+      connectionId: connection.id,
+      principalId: connection.principal.id,
+      channels: this.index.topicsOf(connection).map((t) => t.name),
+      ip: connection.ip,
+      durationMs: now - connection.openedAt,
+    });
     this.index.remove(connection);
     this.admission.closed(connection.principal);
     if (this.connections.size === 0) this.keepAlive.stop();
@@ -149,6 +259,16 @@ export class Gateway implements ConnectionHost, ReplaySource {
       );
     }
     return this.bus.publish(channel, data, options) as Promise<SseEvent<T>>;
+  }
+
+  /** End the oldest stream of `principal` now, to make room for its newest (`limits.onUserLimit: 'end-oldest'`). */
+  endOldest(principal: Principal): void {
+    for (const connection of this.connections) {
+      if (connection.principal.id !== principal.id || connection.principal === ANONYMOUS) continue;
+      connection.end();
+      this.cleanup(connection);
+      return;
+    }
   }
 
   disconnect(principalId: string): number {
@@ -179,9 +299,19 @@ export class Gateway implements ConnectionHost, ReplaySource {
       timers: this.keepAlive.timers,
       bufferedBytes,
       ...this.counters,
+      rejected: { ...this.rejected },
+      replays: { ...this.replays },
+      denied: { ...this.denied },
       closing: this.closing,
+      draining: this.draining,
       bus: this.bus.status(),
     };
+  }
+
+  drain(options: DrainOptions = {}): Promise<void> {
+    const timeoutMs = integer('gateway.drain: `timeoutMs`', options.timeoutMs, 10_000, 0);
+    this.draining = true;
+    return drainConnections(this.connections, timeoutMs, this.config.retryMs);
   }
 
   async close(): Promise<void> {
@@ -218,7 +348,7 @@ export class Gateway implements ConnectionHost, ReplaySource {
  * app.use(gateway);
  * await gateway.publish('logs:ws1:wf2', { line: 'done' });
  */
-export function sseMiddleware(options: SseOptions): SseGateway {
+export function sseMiddleware<P extends Principal = Principal>(options: SseOptions<P>): SseGateway {
   // Express passes (req, res, next) when the factory itself was mounted: app.use(sseMiddleware).
   // biome-ignore lint/complexity/noArguments: the declared signature stays (options) for users.
   if (arguments.length >= 2 && isExpressCall(options, arguments[1], arguments[2])) {
@@ -230,7 +360,8 @@ export function sseMiddleware(options: SseOptions): SseGateway {
     next(misuse);
     return undefined as unknown as SseGateway;
   }
-  const gateway = new Gateway(parseOptions(options));
+  // Inside, a principal is any `{ id }`: the app's type matters only to the app's own callbacks.
+  const gateway = new Gateway(parseOptions(options as SseOptions));
   const router = express.Router();
   const { path } = gateway.config;
   const guarded =
@@ -242,9 +373,14 @@ export function sseMiddleware(options: SseOptions): SseGateway {
     };
   router.get(path, guarded(handleStreamRequest));
   router.post(`${path === '/' ? '' : path}${SUBSCRIPTIONS_PATH}`, guarded(handleSubscriptionChange));
-  if (gateway.config.admin) mountAdminRoutes(router, gateway, gateway.config);
+  if (gateway.config.health) mountHealthRoutes(router, path, gateway);
+  if (gateway.config.admin) {
+    mountAdminRoutes(router, gateway, gateway.config);
+    mountAdminViews(router, path, gateway, adminGuard(gateway.config));
+  }
+  mountPublishApi(router, gateway, gateway.config);
 
-  return Object.assign(router, {
+  const facade = Object.assign(router, {
     publish: gateway.publish.bind(gateway),
     stats: gateway.stats.bind(gateway),
     close: gateway.close.bind(gateway),
@@ -252,8 +388,11 @@ export function sseMiddleware(options: SseOptions): SseGateway {
     activeTopics: () => gateway.index.topics(),
     disconnect: gateway.disconnect.bind(gateway),
     disconnectEverywhere: gateway.disconnectEverywhere.bind(gateway),
+    drain: gateway.drain.bind(gateway),
     bus: gateway.bus,
   }) as SseGateway;
+  gateway.identity = facade;
+  return facade;
 }
 
 function isExpressCall(req: unknown, res: unknown, next: unknown): boolean {

@@ -4,9 +4,13 @@
  * ones are reported through the logger.
  */
 import type { Request } from 'express';
+import { parseHistoryWindow } from '../bus/history';
+import { DEFAULTS } from '../defaults';
 import { isSegment } from '../protocol/channels';
-import type { Bus, ChannelPolicy, Logger, MaybePromise, Principal, SseEvent, SseOptions } from '../types';
+import { type PublisherTable, parsePublishers } from '../publish-api/tokens';
+import type { AuditEntry, Bus, ChannelPolicy, Logger, MaybePromise, Principal, SseEvent, SseOptions } from '../types';
 import {
+  boolean as booleanOption,
   checkKeys,
   integer,
   isPlainObject,
@@ -24,6 +28,7 @@ export interface GatewayConfig {
   readonly authorize: ((principal: Principal, channel: string, req: Request) => MaybePromise<boolean>) | undefined;
   readonly filter: ((principal: Principal, event: SseEvent) => MaybePromise<boolean>) | undefined;
   readonly authorizeCacheMs: number;
+  readonly authorizeCacheKey: ((principal: Principal, req: Request) => string | undefined) | undefined;
   readonly bus: Bus | undefined;
   readonly heartbeatMs: number;
   readonly retryMs: number;
@@ -33,13 +38,19 @@ export interface GatewayConfig {
     readonly maxConnectionsPerUser: number;
     readonly maxChannelsPerConnection: number;
     readonly maxBufferedBytes: number;
+    readonly maxEventBytes: number;
     readonly retryAfterSeconds: number;
     readonly maxConnectionAgeMs: number;
+    readonly onUserLimit: 'refuse' | 'end-oldest';
   };
   readonly admin:
     | { readonly authorize: (req: Request) => MaybePromise<boolean>; readonly maxBodyBytes: number }
     | undefined;
+  /** Services allowed to `POST {path}/publish` with a Bearer token. */
+  readonly publishers: PublisherTable | undefined;
   readonly logger: Logger;
+  readonly health: boolean;
+  readonly audit: ((entry: AuditEntry) => void) | undefined;
 }
 
 const OPTION_KEYS = [
@@ -50,13 +61,17 @@ const OPTION_KEYS = [
   'authorize',
   'filter',
   'authorizeCacheMs',
+  'authorizeCacheKey',
   'bus',
   'heartbeatMs',
   'retryMs',
   'replay',
   'limits',
   'admin',
+  'publishers',
   'logger',
+  'health',
+  'audit',
 ] as const;
 const POLICY_KEYS = ['authorize', 'filter', 'userScoped', 'replay'] as const;
 const LIMIT_KEYS = [
@@ -64,10 +79,11 @@ const LIMIT_KEYS = [
   'maxConnectionsPerUser',
   'maxChannelsPerConnection',
   'maxBufferedBytes',
+  'maxEventBytes',
   'retryAfterSeconds',
   'maxConnectionAgeMs',
+  'onUserLimit',
 ] as const;
-const REPLAY_KEYS = ['size', 'ttlMs'] as const;
 const ADMIN_KEYS = ['authorize', 'maxBodyBytes'] as const;
 
 function parsePolicy(namespace: string, value: unknown): ChannelPolicy {
@@ -111,6 +127,13 @@ function parseNamespaces(value: unknown): Map<string, ChannelPolicy> {
   return namespaces;
 }
 
+function userLimitPolicy(value: unknown): 'refuse' | 'end-oldest' {
+  if (value === undefined || value === 'refuse' || value === 'end-oldest') return value ?? 'refuse';
+  throw new OptionError(
+    `sseMiddleware: \`limits.onUserLimit\` must be 'refuse' (answer 429) or 'end-oldest' (received ${JSON.stringify(value)}).`,
+  );
+}
+
 function isBus(value: unknown): value is Bus {
   if (typeof value !== 'object' || value === null) return false;
   const bus = value as Partial<Record<keyof Bus, unknown>>;
@@ -148,23 +171,34 @@ export function parseOptions(options: SseOptions): GatewayConfig {
   if (options.bus !== undefined && !isBus(options.bus)) {
     throw new OptionError('sseMiddleware: `bus` must be a Bus, e.g. createMemoryBus() or createRedisBus({ url }).');
   }
-  const retryMs = integer('sseMiddleware: `retryMs`', options.retryMs, 5000, 0);
-  const heartbeatMs = integer('sseMiddleware: `heartbeatMs`', options.heartbeatMs, 25_000, 1);
+  const retryMs = integer('sseMiddleware: `retryMs`', options.retryMs, DEFAULTS.retryMs, 0);
+  const heartbeatMs = integer('sseMiddleware: `heartbeatMs`', options.heartbeatMs, DEFAULTS.heartbeatMs, 1);
 
-  let replay: GatewayConfig['replay'];
-  if (options.replay === false) replay = false;
-  else if (options.replay === undefined) replay = { size: 1000, ttlMs: 600_000 };
-  else if (isPlainObject(options.replay)) {
-    checkKeys('sseMiddleware: replay', options.replay, REPLAY_KEYS);
-    replay = {
-      size: integer('sseMiddleware: `replay.size`', options.replay.size, 1000, 1),
-      ttlMs: integer('sseMiddleware: `replay.ttlMs`', options.replay.ttlMs, 600_000, 1),
-    };
-  } else throw new OptionError('sseMiddleware: `replay` must be { size?, ttlMs? } or false.');
+  const replay: GatewayConfig['replay'] =
+    options.replay === false
+      ? false
+      : parseHistoryWindow('sseMiddleware', 'replay', options.replay, DEFAULTS.replay, ' or false');
 
   const rawLimits = options.limits ?? {};
   if (!isPlainObject(rawLimits)) throw new OptionError('sseMiddleware: `limits` must be an object.');
   checkKeys('sseMiddleware: limits', rawLimits, LIMIT_KEYS);
+  const maxBufferedBytes = integer(
+    'sseMiddleware: `limits.maxBufferedBytes`',
+    rawLimits.maxBufferedBytes,
+    1 << 20,
+    1024,
+  );
+  const maxEventBytes = integer(
+    'sseMiddleware: `limits.maxEventBytes`',
+    rawLimits.maxEventBytes,
+    Math.min(262_144, maxBufferedBytes),
+    64,
+  );
+  if (maxEventBytes > maxBufferedBytes) {
+    throw new OptionError(
+      `sseMiddleware: \`limits.maxEventBytes\` (${maxEventBytes}) must not exceed \`limits.maxBufferedBytes\` (${maxBufferedBytes}): such an event would close every stream it is sent to.`,
+    );
+  }
   const limits = {
     maxConnections: integer(
       'sseMiddleware: `limits.maxConnections`',
@@ -186,7 +220,8 @@ export function parseOptions(options: SseOptions): GatewayConfig {
       100,
       1,
     ),
-    maxBufferedBytes: integer('sseMiddleware: `limits.maxBufferedBytes`', rawLimits.maxBufferedBytes, 1 << 20, 1024),
+    maxBufferedBytes,
+    maxEventBytes,
     retryAfterSeconds: integer(
       'sseMiddleware: `limits.retryAfterSeconds`',
       rawLimits.retryAfterSeconds,
@@ -200,6 +235,7 @@ export function parseOptions(options: SseOptions): GatewayConfig {
       100,
       true,
     ),
+    onUserLimit: userLimitPolicy(rawLimits.onUserLimit),
   };
 
   let admin: GatewayConfig['admin'];
@@ -225,13 +261,17 @@ export function parseOptions(options: SseOptions): GatewayConfig {
     authorize: optionalFunction('sseMiddleware: `authorize`', options.authorize),
     filter: optionalFunction('sseMiddleware: `filter`', options.filter),
     authorizeCacheMs: integer('sseMiddleware: `authorizeCacheMs`', options.authorizeCacheMs, 5000, 0),
+    authorizeCacheKey: optionalFunction('sseMiddleware: `authorizeCacheKey`', options.authorizeCacheKey),
     bus: options.bus,
     heartbeatMs,
     retryMs,
     replay,
     limits,
     admin,
+    publishers: parsePublishers(options.publishers, namespaces),
     logger,
+    health: booleanOption('sseMiddleware: `health`', options.health, true),
+    audit: optionalFunction('sseMiddleware: `audit`', options.audit),
   };
   warnOddOptions(config);
   return config;

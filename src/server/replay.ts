@@ -13,9 +13,11 @@
  * took effect, or both, and then deduplicated). If the history cannot serve the id, `sse:reset` is written
  * instead and only live events follow: never a partial replay.
  */
+
+import { encodeEvent } from '../bus/event';
 import { formatEvent } from '../protocol/framing';
 import { ControlEvent, type ResetPayload, type ResetReason } from '../protocol/wire';
-import type { Bus, Logger } from '../types';
+import type { Bus, Logger, SseEvent } from '../types';
 import type { Connection } from './connection';
 
 /** What the replay needs to know of the gateway. */
@@ -26,12 +28,26 @@ export interface ReplaySource {
   readonly window: { readonly size: number; readonly ttlMs: number } | false;
   /** False for channels of namespaces with `replay: false`. */
   replayable(channel: string): boolean;
+  /** A stream's byte limit: a replay larger than half of it is answered with `sse:reset` (`too-large`). */
+  readonly maxBufferedBytes: number;
+  /** Told of every replay's outcome: `events` replayed, or the reason of the reset. */
+  replayDone(outcome: { readonly events: number } | { readonly reset: ResetReason }): void;
 }
 
 /** The `sse:reset` frame for `reason` (and, for channels added to an open stream, which ones). */
 export function resetFrame(reason: ResetReason, channels?: readonly string[]): string {
   const payload: ResetPayload = channels === undefined ? { reason } : { reason, channels };
   return formatEvent({ event: ControlEvent.reset, data: JSON.stringify(payload) });
+}
+
+/** True when the frames of `events` add up to at most `budget` bytes. */
+function fits(events: readonly SseEvent[], budget: number): boolean {
+  let total = 0;
+  for (const event of events) {
+    total += encodeEvent(event).frame.length;
+    if (total > budget) return false;
+  }
+  return true;
 }
 
 /** Wait for the bus to confirm every watch made so far; a failure is logged, never thrown. */
@@ -86,13 +102,18 @@ export async function replayInto(
     const match = (channel: string): boolean => source.replayable(channel) && covers(channel);
     try {
       const result = await source.bus.replay(lastEventId, { maxCount: window.size, maxAgeMs: window.ttlMs, match });
-      if (result.ok) return connection.release(result.events, result.head, match);
-      reason = result.reason;
+      if (result.ok && fits(result.events, source.maxBufferedBytes / 2)) {
+        source.replayDone({ events: result.events.length });
+        return connection.release(result.events, result.head, match);
+      }
+      // Too large to replay: sending it would close the stream, whose reconnect would ask for it again.
+      reason = result.ok ? 'too-large' : result.reason;
     } catch (cause) {
       source.logger.error('sse-gateway: replay failed; sending sse:reset', cause);
       reason = 'unavailable';
     }
   }
+  source.replayDone({ reset: reason });
   connection.writeRaw(resetFrame(reason, resetChannels));
   connection.release([], undefined);
 }

@@ -18,9 +18,9 @@ import {
   type SubscribedPayload,
   type SubscriptionChangeResponse,
 } from '../protocol/wire';
+import { readJsonBody } from '../publish-api/read-json';
 import type { Principal, SubscriptionSignal } from '../types';
 import { ANONYMOUS, resolvePrincipal } from './access';
-import { readJson } from './admin-routes';
 import type { Connection } from './connection';
 import type { Gateway } from './gateway';
 import { sendError } from './http-errors';
@@ -91,7 +91,10 @@ export async function handleSubscriptionChange(gateway: Gateway, req: Request, r
   let change: ChangeRequest;
   let principal: Principal;
   try {
-    change = parseChangeRequest(await readJson(req, MAX_BODY_BYTES), gateway.config.limits.maxChannelsPerConnection);
+    change = parseChangeRequest(
+      await readJsonBody(req, MAX_BODY_BYTES),
+      gateway.config.limits.maxChannelsPerConnection,
+    );
     principal = await resolvePrincipal(gateway.config, req);
   } catch (error) {
     return sendError(res, error instanceof SseError ? error : badRequest('Unreadable request.'));

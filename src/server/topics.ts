@@ -36,11 +36,14 @@ export function requestedChannels(params: URLSearchParams): string[] {
   return [...new Set(names)];
 }
 
-/** The 400 for malformed or unknown channels. */
-export function invalidChannels(names: readonly string[], namespaces: Iterable<string>): SseError {
+/**
+ * The 400 for malformed or unknown channels. It names only the offending channels, never the configured
+ * namespaces: an anonymous client must not learn what else the BFF streams.
+ */
+export function invalidChannels(names: readonly string[]): SseError {
   return new SseError(
     'ERR_SSE_INVALID_CHANNEL',
-    `Malformed or unknown channel(s): ${listed(names)}. A channel is namespace(:segment)* with segments of 1-128 [A-Za-z0-9_.-], optionally ending in :*; namespaces are ${[...namespaces].join(', ')}.`,
+    `Malformed or unknown channel(s): ${listed(names)}. A channel is namespace(:segment)* with segments of 1-128 [A-Za-z0-9_.-], optionally ending in :*, and its namespace must be one this server streams.`,
     400,
     { channels: preview(names) },
   );
@@ -109,6 +112,6 @@ export class TopicParser {
       if (topic === null) invalid.push(name);
       else topics.push(topic);
     }
-    return invalid.length > 0 ? invalidChannels(invalid, this.namespaces.keys()) : topics;
+    return invalid.length > 0 ? invalidChannels(invalid) : topics;
   }
 }

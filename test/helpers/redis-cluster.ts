@@ -52,6 +52,16 @@ export async function startRedisCluster(masters: number, replicas = 0): Promise<
       `node ${node.port} to reach cluster_state:ok`,
     );
   }
+  // cluster_state:ok can come before every node knows the replicas; tests that fail over need them known.
+  for (const node of nodes) {
+    await eventually(
+      async () =>
+        (await node.cli('CLUSTER', 'NODES')).split('\n').filter((l) => /[ ,]slave /.test(l)).length ===
+        masters * replicas,
+      15_000,
+      `node ${node.port} to know all ${masters * replicas} replicas`,
+    );
+  }
   const { Cluster: IoCluster } = await import('ioredis');
   const client = new IoCluster(nodes.map((n) => ({ host: '127.0.0.1', port: n.port })));
   await new Promise<void>((resolve) => client.once('ready', () => resolve()));

@@ -50,7 +50,13 @@ beforeAll(async () => {
   const common = { retryMs: 1000, logger: quiet };
   app.get(
     '/stream',
-    sseProxy({ ...common, target: `${upstream.url}/logs/stream`, headers: { Authorization: 'Bearer service-token' } }),
+    sseProxy({
+      ...common,
+      target: `${upstream.url}/logs/stream`,
+      headers: { Authorization: 'Bearer service-token' },
+      // Client headers beyond the default allow-list, so the hop-by-hop test sees an end-to-end one pass.
+      forwardHeaders: ['x-end-to-end', 'x-hop'],
+    }),
   );
   app.get('/cookies', sseProxy({ ...common, target: `${upstream.url}/logs/stream`, forwardCookies: true }));
   app.get(

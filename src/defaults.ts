@@ -1,0 +1,30 @@
+/**
+ * The defaults every factory shares (`sseMiddleware`, `sseProxy`, `bridgeUpstream`), in one table, so the
+ * gateway and the proxy cannot drift apart: a browser behind either sees the same heartbeat and `retry:`.
+ */
+
+/** The shape of {@link DEFAULTS}. */
+export interface Defaults {
+  /** Comment line toward the client after this much silence, in ms: below the 60 s many proxies allow. */
+  readonly heartbeatMs: number;
+  /** The `retry:` sent on connect, in ms. */
+  readonly retryMs: number;
+  /** Time allowed for an upstream's response headers, in ms. */
+  readonly connectTimeoutMs: number;
+  /** The Last-Event-ID replay window: how many events, and how old. */
+  readonly replay: { readonly size: number; readonly ttlMs: number };
+}
+
+/**
+ * The shared defaults, frozen. Defaults to `heartbeatMs: 25000`, `retryMs: 5000`, `connectTimeoutMs: 10000`
+ * and a replay window of `{ size: 1000, ttlMs: 600000 }`.
+ *
+ * @example
+ * integer('sseProxy: `retryMs`', options.retryMs, DEFAULTS.retryMs, 0);
+ */
+export const DEFAULTS: Defaults = Object.freeze({
+  heartbeatMs: 25_000,
+  retryMs: 5000,
+  connectTimeoutMs: 10_000,
+  replay: Object.freeze({ size: 1000, ttlMs: 600_000 }),
+});
