@@ -21,6 +21,7 @@ import { decideFailure, upstreamFailure } from './failure-policy';
 import { LastEventId } from './last-event-id';
 import { type ClientConfig, parseClientOptions } from './options';
 import { watchPageWake } from './page-wake';
+import { parseJson, reportListenerError } from './report';
 import { createStatusMachine, type StatusMachine } from './status';
 import { openTransport, type Transport } from './transport';
 import type {
@@ -60,20 +61,6 @@ interface InFlight {
   /** The stream's channels as `sse:subscribed` listed them, once it came. */
   confirmed?: readonly string[];
   timer?: ReturnType<typeof setTimeout>;
-}
-
-function reportListenerError(error: unknown): void {
-  const report = (globalThis as { reportError?: (error: unknown) => void }).reportError;
-  if (typeof report === 'function') report(error);
-  else console.error('sse client: a listener threw', error);
-}
-
-function parseJson<T>(data: string): T | undefined {
-  try {
-    return JSON.parse(data) as T;
-  } catch {
-    return undefined;
-  }
 }
 
 class StreamClient implements SseClient {
@@ -279,7 +266,7 @@ class StreamClient implements SseClient {
     this.retryTimer = undefined;
     if (this.disposed || this.channels.size === 0) return;
     const EventSource =
-      this.config.EventSource ?? (globalThis as { EventSource?: ClientConfig['EventSource'] }).EventSource;
+      this.config.EventSource ?? (globalThis as Partial<Pick<ClientConfig, 'EventSource'>>).EventSource;
     let url: string;
     try {
       url = streamUrl(resolveUrl(this.config.url), this.channels.names(), this.last.value);
