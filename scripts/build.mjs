@@ -34,7 +34,15 @@ for (const entry of ['index', 'ops/metrics']) {
 
 // Browser entries: `name` is the subpath (`./client` → dist/client/index.{mjs,js,d.ts,d.mts}); `external`
 // lists the optional peers an entry imports (react for ./react) and never bundles.
-const browserEntries = [{ name: 'client', entry: 'src/client/index.ts', tsconfig: 'tsconfig.client-build.json' }];
+const browserEntries = [
+  { name: 'client', entry: 'src/client/index.ts', tsconfig: 'tsconfig.client-build.json' },
+  {
+    name: 'react',
+    entry: 'src/react/index.ts',
+    tsconfig: 'tsconfig.react-build.json',
+    external: ['react', 'react/jsx-runtime', 'react-dom'],
+  },
+];
 for (const { name, entry, tsconfig, external = [] } of browserEntries) {
   for (const [format, extension] of [
     ['esm', 'mjs'],
@@ -49,6 +57,7 @@ for (const { name, entry, tsconfig, external = [] } of browserEntries) {
       target: 'es2020',
       sourcemap: true,
       external,
+      jsx: 'automatic',
       logLevel: 'warning',
     });
   }

@@ -12,7 +12,10 @@ export type { SseMessage } from './protocol/framing';
 export { formatComment, formatEvent } from './protocol/framing';
 export type { ParsedSseEvent, SseParser, SseParserOptions } from './protocol/sse-parser';
 export { createSseParser, DEFAULT_MAX_EVENT_SIZE } from './protocol/sse-parser';
+export type { ChannelMap, ChannelOf, PayloadOf } from './protocol/typed-channels';
 export { sseMiddleware } from './server/gateway';
+export type { TypedPublisher } from './server/typed-publisher';
+export { createPublisher } from './server/typed-publisher';
 export type * from './types';
 export type {
   BridgeOptions,

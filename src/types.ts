@@ -6,7 +6,6 @@
 
 import type { ConnectionOptions } from 'node:tls';
 import type { Request, RequestHandler, Router } from 'express';
-import type { Cluster, Redis } from 'ioredis';
 
 /**
  * The authenticated party behind a connection: any object with a string `id` (an app's own `interface User
@@ -174,6 +173,15 @@ export interface MemoryBusOptions {
   history?: { size?: number; ttlMs?: number } | false;
 }
 
+/**
+ * An ioredis client, `Redis` or `Cluster`, described by the little that recognises one: this package's types
+ * then load without ioredis installed (it is an optional peer, needed only by the Redis bus).
+ */
+export interface IoRedisClient {
+  duplicate(...args: never[]): unknown;
+  readonly status: string;
+}
+
 /** Options of `createRedisBus()`. */
 export interface RedisBusOptions {
   /** Connection URL, e.g. `redis://localhost:6379`. Ignored when `redis` is given. */
@@ -182,7 +190,7 @@ export interface RedisBusOptions {
    * An existing ioredis client (or Cluster). The bus duplicates it for its subscriber connection and
    * leaves the client itself open on `close()`.
    */
-  redis?: Redis | Cluster;
+  redis?: IoRedisClient;
   /** Key and channel prefix. Defaults to `sse`. */
   prefix?: string;
   /** Shared history in a Redis stream. Defaults to `{ size: 10000, ttlMs: 600000 }`. */

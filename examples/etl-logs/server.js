@@ -1,9 +1,13 @@
-// Example BFF: live ETL logs for two workspaces, two users who see different workspaces.
+// Example BFF: a React app (app/, bundled here with esbuild) with live ETL logs, workspace metrics and the
+// user's alerts over one stream; two users who see different workspaces.
 // Run with `npm run example` (embedded memory bus), then open http://localhost:3000.
 
 const path = require('node:path');
+const { build } = require('esbuild');
 const express = require('express');
 const { sseMiddleware, publishEvent } = require('@datashop/sse-gateway');
+
+const RETRY_MS = 2000; // browsers come back within 2 s after a deploy or a dropped connection
 
 // The BFF's own users and permissions (a real BFF has a session store and an entitlement service).
 const USERS = {
@@ -28,23 +32,42 @@ app.get('/login/:user', (req, res) => {
 
 app.get('/api/me', (req, res) => {
   if (!req.user) return res.status(401).json({ error: 'sign in' });
-  res.json({ ...req.user, workflows: Object.fromEntries(req.user.workspaces.map((ws) => [ws, WORKFLOWS[ws]])) });
+  res.json({
+    ...req.user,
+    workflows: Object.fromEntries(req.user.workspaces.map((ws) => [ws, WORKFLOWS[ws]])),
+    retryMs: RETRY_MS, // the page's retry countdown
+  });
 });
 
 const gateway = sseMiddleware({
   path: '/events',
-  channels: { logs: {}, alerts: { userScoped: true } },
+  channels: { logs: {}, metrics: {}, alerts: { userScoped: true } },
   authentication: true, // the principal is req.user; 401 without it
   userScoping: true,
-  // Connect-time ACL: logs:<workspace>:… only for members of that workspace.
+  // Connect-time ACL: logs:<workspace>:… and metrics:<workspace> only for members of that workspace.
   authorize: (user, channel) => {
     const [namespace, workspace] = channel.split(':');
-    return namespace !== 'logs' || user.workspaces.includes(workspace);
+    return namespace === 'alerts' || user.workspaces.includes(workspace);
   },
   heartbeatMs: 15_000,
-  retryMs: 2000, // browsers come back within 2 s after a deploy or a dropped connection
+  retryMs: RETRY_MS,
 });
 app.use(gateway);
+
+// The React app, bundled once at start (React, the bindings and the client; no CDN).
+const bundle = build({
+  entryPoints: [path.join(__dirname, 'app/app.tsx')],
+  bundle: true,
+  write: false,
+  minify: true,
+  format: 'iife',
+  jsx: 'automatic',
+  define: { 'process.env.NODE_ENV': '"production"' },
+  logLevel: 'warning',
+}).then((result) => result.outputFiles[0].text);
+app.get('/app.js', async (_req, res) => {
+  res.type('js').send(await bundle);
+});
 app.use(express.static(path.join(__dirname, 'public')));
 
 // Signing out ends the user's open streams at once, on every instance sharing the bus; each tab's EventSource
@@ -65,6 +88,11 @@ const timer = setInterval(
     for (const [workspace, workflows] of Object.entries(WORKFLOWS)) {
       const workflow = workflows[tick % workflows.length];
       const level = LEVELS[tick % LEVELS.length];
+      publishEvent(`metrics:${workspace}`, {
+        time: new Date().toISOString(),
+        rowsPerSecond: 200 + Math.floor(Math.random() * 800),
+        lagMs: Math.floor(Math.random() * 120),
+      }).catch((error) => console.error('publish failed', error));
       publishEvent(`logs:${workspace}:${workflow}`, {
         time: new Date().toISOString(),
         level,
@@ -81,13 +109,16 @@ const timer = setInterval(
 );
 
 const port = Number(process.env.PORT ?? 3000);
-const server = app.listen(port, '127.0.0.1', () => {
-  console.log(`Example BFF on http://localhost:${server.address().port} (sign in as /login/alice or /login/bob)`);
+let server;
+bundle.then(() => {
+  server = app.listen(port, '127.0.0.1', () => {
+    console.log(`Example BFF on http://localhost:${server.address().port} (sign in as /login/alice or /login/bob)`);
+  });
 });
 
 function shutdown() {
   clearInterval(timer);
-  gateway.close().then(() => server.close(() => process.exit(0)));
+  gateway.close().then(() => (server ? server.close(() => process.exit(0)) : process.exit(0)));
 }
 process.on('SIGINT', shutdown);
 process.on('SIGTERM', shutdown);

@@ -72,7 +72,7 @@ class SharedClient implements SseClient {
   ) {
     // Fail at creation on a wrong option, as without sharing.
     const config = parseClientOptions(options);
-    this.order = new LastEventId(undefined, config.persistKey);
+    this.order = new LastEventId(options.lastEventId, config.persistKey);
     this.names = tabNames(new URL(options.url, globalThis.location?.href).href);
     this.resume();
     this.listenToPage(true);

@@ -72,6 +72,12 @@ export interface SseClientOptions {
    */
   persistLastEventId?: boolean | string;
   /**
+   * Resume from this event id on the first connect, e.g. the id of the newest event in data the page kept
+   * (the React bindings' `persistence` passes it). Wins over a persisted id. With `shareAcrossTabs`, the tab
+   * that leads the shared stream resumes from the newer of its own and the stream's id.
+   */
+  lastEventId?: string;
+  /**
    * How long to wait for the stream's `sse:subscribed` after a subscription change was accepted before
    * changing by reconnecting instead. Defaults to `10000`.
    */

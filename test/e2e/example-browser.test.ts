@@ -61,3 +61,66 @@ it('signing out in one tab ends the stream of the other tab too: it reconnects, 
     await context.close();
   }
 }, 30_000);
+
+/** The step numbers of a workspace's log lines: one line per tick, so a gap or a duplicate shows. */
+async function steps(page: import('playwright-core').Page, workspace: string): Promise<number[]> {
+  const lines = await page.locator(`[data-workspace="${workspace}"] li`).allTextContents();
+  return lines.map((line) => Number(/step (\d+) processed/.exec(line)?.[1]));
+}
+
+function expectContiguous(values: number[]): void {
+  expect(values.length).toBeGreaterThan(0);
+  expect(values).toEqual(values.map((_, i) => (values[0] ?? 0) + i));
+}
+
+it('tabs: metrics show the latest value, alerts are the user’s own, and logs survive tab switches and a reload', async () => {
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    const eventRequests: string[] = [];
+    page.on('request', (request) => {
+      if (new URL(request.url()).pathname.startsWith('/events')) eventRequests.push(request.method());
+    });
+    await page.goto(`${baseUrl}/login/alice`);
+    await page.waitForSelector('#status.live', { timeout: 10_000 });
+    await page.waitForFunction(() => document.querySelectorAll('[data-workspace="ws1"] li').length >= 5);
+    const first = (await steps(page, 'ws1'))[0];
+
+    await page.click('[data-tab="metrics"]');
+    await page.waitForFunction(() =>
+      /^\d+$/.test(document.querySelector('[data-metric="ws1"] .rows')?.textContent ?? ''),
+    );
+    expect(await page.locator('[data-metric="ws2"]').count()).toBe(0);
+    await page.click('[data-tab="alerts"]');
+    await page.waitForFunction(
+      () => document.querySelector('#alerts')?.textContent?.includes('Hello Alice'),
+      undefined,
+      {
+        timeout: 10_000,
+      },
+    );
+    expect(await page.textContent('#alerts')).not.toContain('Bob');
+
+    // Back on the logs: the lines received while the tab was hidden are there, none twice.
+    await page.click('[data-tab="logs"]');
+    const afterTabs = await steps(page, 'ws1');
+    expect(afterTabs[0]).toBe(first);
+    expectContiguous(afterTabs);
+    // One stream carried the three tabs' channels, and switching tabs changed no subscription.
+    expect(eventRequests).toEqual(['GET']);
+
+    await page.reload();
+    await page.waitForSelector('#status.live', { timeout: 10_000 });
+    const lastBefore = afterTabs.at(-1) ?? 0;
+    await page.waitForFunction(
+      (n) => document.querySelectorAll('[data-workspace="ws1"] li').length >= n,
+      afterTabs.length + 5,
+    );
+    const afterReload = await steps(page, 'ws1');
+    expect(afterReload[0]).toBe(first);
+    expect(afterReload.at(-1)).toBeGreaterThan(lastBefore);
+    expectContiguous(afterReload);
+  } finally {
+    await context.close();
+  }
+}, 30_000);

@@ -5,7 +5,8 @@
  * reaches the subscriber wherever ioredis connected it.
  */
 import type { Cluster } from 'ioredis';
-import { createRedisBus, keySlot } from '../../src/bus/redis';
+import { createRedisBus } from '../../src/bus/redis';
+import { keySlot } from '../../src/bus/redis/cluster';
 import type { Bus, SseEvent } from '../../src/types';
 import { collect, settled, until } from '../helpers/bus';
 import { type RedisCluster, startRedisCluster } from '../helpers/redis-cluster';

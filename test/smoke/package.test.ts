@@ -29,6 +29,35 @@ describe('the built package', () => {
     expect(out).toBe(`${names.map(() => 'function').join(',')} true`);
   });
 
+  it('has declarations that load without ioredis installed (it is an optional peer)', () => {
+    const { existsSync, readFileSync } = require('node:fs') as typeof import('node:fs');
+    const { dirname: dir, resolve } = require('node:path') as typeof import('node:path');
+    const seen = new Set<string>();
+    const visit = (file: string): void => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      for (const [, spec] of readFileSync(file, 'utf8').matchAll(/from '(\.[^']+)'/g)) {
+        const base = resolve(dir(file), spec as string);
+        visit(existsSync(`${base}.d.ts`) ? `${base}.d.ts` : join(base, 'index.d.ts'));
+      }
+    };
+    visit(join(root, 'dist/index.d.ts'));
+    expect(seen.size).toBeGreaterThan(5);
+    const importers = [...seen].filter((file) => /from 'ioredis'/.test(readFileSync(file, 'utf8')));
+    expect(importers).toEqual([]);
+  });
+
+  it('loads the metrics entry with require() and import', () => {
+    const cjs = run(['-e', "console.log(typeof require('@datashop/sse-gateway/metrics').registerMetrics)"]);
+    expect(cjs).toBe('function');
+    const esm = run([
+      '--input-type=module',
+      '-e',
+      "import { registerMetrics } from '@datashop/sse-gateway/metrics'; console.log(typeof registerMetrics)",
+    ]);
+    expect(esm).toBe('function');
+  });
+
   it('loads the browser client with require() and import', () => {
     const cjs = run(['-e', "const m = require('@datashop/sse-gateway/client'); console.log(typeof m.createSseClient)"]);
     expect(cjs).toBe('function');
@@ -41,12 +70,31 @@ describe('the built package', () => {
     expect(esm).toBe('function false');
   });
 
+  it('loads the React bindings with require() and import, React staying an outside dependency', () => {
+    const cjs = run([
+      '-e',
+      "const m = require('@datashop/sse-gateway/react'); console.log(typeof m.SSEProvider, typeof m.useSSESubscription)",
+    ]);
+    expect(cjs).toBe('function function');
+    const esm = run([
+      '--input-type=module',
+      '-e',
+      "import * as m from '@datashop/sse-gateway/react'; console.log(typeof m.withSSE, typeof m.useSSEStatus)",
+    ]);
+    expect(esm).toBe('function function');
+    const bundle = require('node:fs').readFileSync(join(root, 'dist/react/index.mjs'), 'utf8') as string;
+    expect(bundle).toMatch(/from "react"/);
+    expect(bundle).not.toMatch(/react\.production|react\.development/);
+  });
+
   it('ships type declarations', () => {
     const pkg = require(join(root, 'package.json')) as { exports: { '.': { types: string } } };
     expect(require('node:fs').existsSync(join(root, pkg.exports['.'].types))).toBe(true);
-    const client = (pkg.exports as unknown as Record<string, Record<string, { types: string }>>)['./client'];
-    for (const condition of ['import', 'require'] as const)
-      expect(require('node:fs').existsSync(join(root, client?.[condition]?.types ?? 'missing'))).toBe(true);
+    for (const entry of ['./client', './react']) {
+      const types = (pkg.exports as unknown as Record<string, Record<string, { types: string }>>)[entry];
+      for (const condition of ['import', 'require'] as const)
+        expect(require('node:fs').existsSync(join(root, types?.[condition]?.types ?? 'missing'))).toBe(true);
+    }
   });
 
   it('packs what a user needs and nothing else: the build, its sources for source maps, the docs', () => {
@@ -69,6 +117,10 @@ describe('the built package', () => {
       'dist/client/index.js',
       'dist/client/index.d.ts',
       'dist/client/index.d.mts',
+      'dist/react/index.mjs',
+      'dist/react/index.js',
+      'dist/react/index.d.ts',
+      'dist/react/index.d.mts',
       'src/index.ts',
     ])
       expect(files).toContain(needed);

@@ -69,8 +69,6 @@ import { Sequencer } from './sequencer';
 import { Subscriber } from './subscriber';
 import { decodeMessage, encodeHeaderTail, hashTag, type RedisNames, redisNames, type WireMessage } from './wire';
 
-export { keySlot } from './cluster';
-
 /** How long a replay waits for the live stream to catch up with its snapshot. */
 const BARRIER_TIMEOUT_MS = 3000;
 

@@ -47,13 +47,18 @@ export function parseRedisBusOptions(options: RedisBusOptions): RedisBusConfig {
       `createRedisBus: \`prefix\` must be 1-64 characters of [A-Za-z0-9_.:-] (received ${JSON.stringify(prefix)}); it becomes the hash tag {${String(prefix)}}.`,
     );
   }
+  // The public type is structural (no ioredis in the package's declarations); a client is checked here.
+  const redis = options.redis as Redis | Cluster | undefined;
+  if (redis !== undefined && (typeof redis !== 'object' || typeof redis.duplicate !== 'function')) {
+    throw new OptionError('createRedisBus: `redis` must be an ioredis client (new Redis(…) or new Cluster(…)).');
+  }
   let connection: RedisBusConfig['connection'];
-  if (options.redis !== undefined) connection = { redis: options.redis };
+  if (redis !== undefined) connection = { redis };
   else if (typeof options.url === 'string') connection = { url: options.url };
   else {
     throw new OptionError('createRedisBus needs `url` (e.g. "redis://localhost:6379") or `redis` (an ioredis client).');
   }
-  const onCluster = options.redis !== undefined && isCluster(options.redis);
+  const onCluster = redis !== undefined && isCluster(redis);
   return {
     connection,
     prefix,
