@@ -300,6 +300,8 @@ class StreamClient implements SseClient {
   private onMessage(type: string, data: string, id: string): void {
     switch (type) {
       case ControlEvent.ready:
+        // A fresh stream's sse:ready carries the bus's newest id: a resume point before the first event.
+        if (id !== '') this.last.accept(id);
         this.onReady(parseJson<ReadyPayload>(data));
         break;
       case ControlEvent.subscribed:
