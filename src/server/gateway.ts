@@ -222,7 +222,9 @@ export class Gateway implements ConnectionHost, ReplaySource {
       channels,
       subscriptionToken: token,
     };
-    const frame = formatEvent({ event: ControlEvent.ready, data: JSON.stringify(ready) });
+    const data = JSON.stringify(ready);
+    const frame = (id: string | undefined) =>
+      formatEvent(id === undefined ? { event: ControlEvent.ready, data } : { id, event: ControlEvent.ready, data });
     void startStream(this, connection, frame, lastEventId, (channel) => this.index.covers(connection, channel));
   }
 
