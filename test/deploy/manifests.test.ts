@@ -8,12 +8,14 @@ import { openStream } from '../helpers/sse-client';
 // by real Python (PyYAML, Debian's python3-yaml); Docker cannot build here, so the Dockerfile is checked by rule.
 const DEPLOY = join(__dirname, '../../examples/deploy');
 const root = join(__dirname, '../..');
+// Debian's python3 (with python3-yaml, which npm test installs), as scripts/test.mjs picks it.
+const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 
 // biome-ignore lint/suspicious/noExplicitAny: parsed YAML, read field by field
 type Json = Record<string, any>;
 function readYaml(file: string): Json[] {
   const script = 'import json,sys,yaml; print(json.dumps(list(yaml.safe_load_all(open(sys.argv[1])))))';
-  return JSON.parse(execFileSync('python3', ['-c', script, join(DEPLOY, 'k8s', file)], { encoding: 'utf8' }));
+  return JSON.parse(execFileSync(PYTHON, ['-c', script, join(DEPLOY, 'k8s', file)], { encoding: 'utf8' }));
 }
 const manifests = readdirSync(join(DEPLOY, 'k8s'))
   .filter((file) => file.endsWith('.yaml'))
