@@ -27,7 +27,7 @@ if (flag('help')) {
   --dist=DIR   benchmark the library build in DIR instead of ./dist (must lie inside this repo, so
                its requires resolve against node_modules)
   --no-json    do not write bench/results/
-  --no-browser do not run bench/browser-tabs.mjs (cross-tab sharing in Chromium) after the table
+  --no-browser do not run the Chromium benches after the table (browser-client, browser-tabs, react/run)
 env BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" adds node flags to every server and client.`);
   process.exit(0);
 }
@@ -988,14 +988,15 @@ async function main() {
     log(`wrote ${file} and bench/results/latest.json`);
   }
 
-  // Cross-tab sharing in Chromium, after the server table (its own process and browser).
+  // In Chromium, after the server table (each its own process and browser): the client with 50
+  // subscriptions against a bare EventSource, cross-tab sharing, and the React bindings against useState.
   if (!flag('no-browser') && !only) {
-    try {
-      execFileSync(process.execPath, [join(here, 'browser-tabs.mjs'), ...(QUICK ? ['--quick'] : [])], {
-        stdio: 'inherit',
-      });
-    } catch (e) {
-      log(`browser-tabs.mjs failed: ${e?.message ?? e}`);
+    for (const script of ['browser-client.mjs', 'browser-tabs.mjs', 'react/run.mjs']) {
+      try {
+        execFileSync(process.execPath, [join(here, script), ...(QUICK ? ['--quick'] : [])], { stdio: 'inherit' });
+      } catch (e) {
+        log(`${script} failed: ${e?.message ?? e}`);
+      }
     }
   }
 

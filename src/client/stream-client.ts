@@ -14,13 +14,14 @@ import {
   type UpstreamErrorPayload,
 } from '../protocol/wire';
 import { type Backoff, createBackoff } from './backoff';
-import { type ChangeAnswer, newRequestId, postChange } from './changes';
+import { newRequestId, postChange } from './changes';
 import { ChannelSet, type Subscription } from './channel-set';
 import { diagnose, type Failure } from './diagnose';
 import { decideFailure, upstreamFailure } from './failure-policy';
 import { LastEventId } from './last-event-id';
 import { type ClientConfig, parseClientOptions } from './options';
 import { watchPageWake } from './page-wake';
+import { parseJson, reportListenerError } from './report';
 import { createStatusMachine, type StatusMachine } from './status';
 import { openTransport, type Transport } from './transport';
 import type {
@@ -48,24 +49,18 @@ interface Stream {
   server: Set<string>;
 }
 
-/** The subscription change waiting for its `sse:subscribed`. */
+/**
+ * The subscription change in flight. It settles when both halves are in: the POST's answer (with its
+ * refusals) and the stream's `sse:subscribed` (which may come first); until then no other change starts,
+ * so a refused channel is never asked for twice.
+ */
 interface InFlight {
   readonly requestId: string;
+  readonly add: readonly string[];
+  answered: boolean;
+  /** The stream's channels as `sse:subscribed` listed them, once it came. */
+  confirmed?: readonly string[];
   timer?: ReturnType<typeof setTimeout>;
-}
-
-function reportListenerError(error: unknown): void {
-  const report = (globalThis as { reportError?: (error: unknown) => void }).reportError;
-  if (typeof report === 'function') report(error);
-  else console.error('sse client: a listener threw', error);
-}
-
-function parseJson<T>(data: string): T | undefined {
-  try {
-    return JSON.parse(data) as T;
-  } catch {
-    return undefined;
-  }
 }
 
 class StreamClient implements SseClient {
@@ -179,41 +174,50 @@ class StreamClient implements SseClient {
   /** Change the open stream's subscriptions over the live route. */
   private async change(connectionId: string, token: string, add: string[], remove: string[]): Promise<void> {
     const requestId = newRequestId();
-    const inFlight: InFlight = { requestId };
+    const inFlight: InFlight = { requestId, add, answered: false };
     this.inFlight = inFlight;
     const generation = this.generation;
     const request = { connectionId, subscriptionToken: token, requestId, add, remove };
-    const fetchFn = this.config.fetch ?? globalThis.fetch;
-    const answer: ChangeAnswer = await postChange(
-      fetchFn,
-      subscriptionsUrl(resolveUrl(this.config.url)),
-      this.config.credentials,
-      request,
-    );
+    const url = subscriptionsUrl(resolveUrl(this.config.url));
+    const answer = await postChange(this.config.fetch ?? globalThis.fetch, url, this.config.credentials, request);
     if (answer.kind === 'accepted') {
       // Refusals hold whatever became of the stream meanwhile: the ACL said no to these channels.
       for (const { channel, code, status, message } of answer.response.refused) {
         this.channels.fail(channel, { code, status, message });
       }
     }
-    if (generation !== this.generation) return;
+    if (generation !== this.generation || this.inFlight !== inFlight) return;
     if (answer.kind !== 'accepted') {
-      if (this.inFlight !== inFlight) return;
       if (answer.kind === 'unsupported') this.liveRouteMissing = true;
       this.reconnect();
       return;
     }
-    // The `sse:subscribed` may have been read before this answer: then it already settled the request.
-    if (this.inFlight !== inFlight) return;
+    inFlight.answered = true;
     const { accepted, removed } = answer.response;
-    if (accepted.length === 0 && removed.length === 0) {
-      this.inFlight = undefined;
-      this.scheduleFlush();
+    if (inFlight.confirmed !== undefined || (accepted.length === 0 && removed.length === 0)) {
+      this.settle();
       return;
     }
     inFlight.timer = setTimeout(() => {
       if (this.inFlight === inFlight) this.reconnect();
     }, this.config.changeTimeoutMs);
+  }
+
+  /** The change in flight is complete: the next one may start. */
+  private settle(): void {
+    const inFlight = this.inFlight;
+    if (inFlight === undefined) return;
+    clearTimeout(inFlight.timer);
+    this.inFlight = undefined;
+    // A channel asked for that is neither live nor refused (the stream's instance dropped it) must not be
+    // asked for again and again.
+    const live = inFlight.confirmed;
+    for (const name of live === undefined ? [] : inFlight.add) {
+      if (!live?.includes(name) && this.channels.get(name) !== undefined) {
+        this.channels.fail(name, { code: 'ERR_SSE_SUBSCRIPTION_FAILED', message: `The stream did not take ${name}.` });
+      }
+    }
+    this.scheduleFlush();
   }
 
   /** Close the current stream and any pending retry, without a status change. */
@@ -262,7 +266,7 @@ class StreamClient implements SseClient {
     this.retryTimer = undefined;
     if (this.disposed || this.channels.size === 0) return;
     const EventSource =
-      this.config.EventSource ?? (globalThis as { EventSource?: ClientConfig['EventSource'] }).EventSource;
+      this.config.EventSource ?? (globalThis as Partial<Pick<ClientConfig, 'EventSource'>>).EventSource;
     let url: string;
     try {
       url = streamUrl(resolveUrl(this.config.url), this.channels.names(), this.last.value);
@@ -296,6 +300,8 @@ class StreamClient implements SseClient {
   private onMessage(type: string, data: string, id: string): void {
     switch (type) {
       case ControlEvent.ready:
+        // A fresh stream's sse:ready carries the bus's newest id: a resume point before the first event.
+        if (id !== '') this.last.accept(id);
         this.onReady(parseJson<ReadyPayload>(data));
         break;
       case ControlEvent.subscribed:
@@ -330,14 +336,15 @@ class StreamClient implements SseClient {
   }
 
   private onSubscribed(payload: SubscribedPayload | undefined): void {
-    const stream = this.stream;
-    if (stream === undefined || payload === undefined || !Array.isArray(payload.channels)) return;
-    if (this.inFlight?.requestId === payload.requestId) {
-      clearTimeout(this.inFlight.timer);
-      this.inFlight = undefined;
-    }
+    if (this.stream === undefined || payload === undefined || !Array.isArray(payload.channels)) return;
     this.markLive(payload.channels);
-    this.scheduleFlush();
+    const inFlight = this.inFlight;
+    if (inFlight?.requestId !== payload.requestId) return;
+    for (const { channel, code, status, message } of Array.isArray(payload.refused) ? payload.refused : []) {
+      this.channels.fail(channel, { code, status, message });
+    }
+    inFlight.confirmed = payload.channels;
+    if (inFlight.answered) this.settle();
   }
 
   /** The server has exactly `channels` on the stream now. */

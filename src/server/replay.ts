@@ -63,22 +63,29 @@ export async function confirmWatches(source: ReplaySource): Promise<void> {
  * Open a stream: `ready` is written once the bus has the subscriptions in effect (it promises that later
  * publishes arrive), then the replay after `lastEventId`, if any. The caller has indexed the connection.
  *
+ * A fresh stream's `sse:ready` carries the bus's newest id as its `id:`, so a client that drops before its
+ * first event still resumes from a point (every later event has a higher sequence, and those held meanwhile
+ * are delivered after it). A resuming stream's does not: its id would move the client's Last-Event-ID past
+ * the events still to be replayed.
+ *
+ * @param ready - the `sse:ready` frame, given the id to carry.
  * @param covers - which channels the connection is subscribed to.
  */
 export async function startStream(
   source: ReplaySource,
   connection: Connection,
-  ready: string,
+  ready: (id: string | undefined) => string,
   lastEventId: string | undefined,
   covers: (channel: string) => boolean,
 ): Promise<void> {
+  const fresh = (): string => ready(source.bus.status().head);
   if (source.bus.watched === undefined && lastEventId === undefined) {
-    connection.writeRaw(ready);
+    connection.writeRaw(fresh());
     return;
   }
   connection.hold();
   await confirmWatches(source);
-  connection.writeRaw(ready);
+  connection.writeRaw(lastEventId === undefined ? fresh() : ready(undefined));
   if (lastEventId === undefined) connection.release([], undefined);
   else await replayInto(source, connection, lastEventId, covers);
 }

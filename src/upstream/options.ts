@@ -85,6 +85,8 @@ export interface ProxyConfig {
   readonly heartbeatMs: number;
   /** The `retry:` line, framed once. */
   readonly retryFrame: string;
+  /** True when the app set `retryMs`: the upstream's own `retry:` is then not forwarded. */
+  readonly retryFixed: boolean;
   readonly connectTimeoutMs: number;
   readonly maxEventSize: number;
   readonly tls: UpstreamTlsOptions;
@@ -128,6 +130,7 @@ export function parseProxyOptions(options: ProxyOptions): ProxyConfig {
     forwardCookies: boolean('sseProxy: `forwardCookies`', options.forwardCookies, false),
     heartbeatMs: integer('sseProxy: `heartbeatMs`', options.heartbeatMs, DEFAULTS.heartbeatMs, 0),
     retryFrame: `${formatRetry(retryMs)}\n`,
+    retryFixed: options.retryMs !== undefined,
     connectTimeoutMs: integer('sseProxy: `connectTimeoutMs`', options.connectTimeoutMs, DEFAULTS.connectTimeoutMs, 1),
     maxEventSize: integer('sseProxy: `maxEventSize`', options.maxEventSize, DEFAULT_MAX_EVENT_SIZE, 1),
     tls: tlsOption('sseProxy: `tls`', options.tls),

@@ -44,10 +44,6 @@ class ProxiedStream {
   async run(target: URL): Promise<void> {
     const { req, res, config } = this;
     res.on('close', () => this.close());
-    startEventStream(req, res);
-    this.write(config.retryFrame);
-    this.startHeartbeat();
-
     let extra: Record<string, string>;
     try {
       extra = await config.headers(req);
@@ -59,8 +55,14 @@ class ProxiedStream {
     const headers = streamHeaders(forwardedHeaders(req, config), clientLastEventId(req), extra);
     const upstream = connectUpstream(target, headers, this.agents, config.connectTimeoutMs);
     this.upstream = upstream;
+    // The stream starts once the upstream answered, so that an upstream 204 ("stop reconnecting", in the
+    // EventSource spec) reaches the browser as a 204 and stops it, instead of a stream it would retry for ever.
     const answer = await upstream.answer;
     if (this.closed) return;
+    if (!answer.ok && answer.status === 204) {
+      res.status(204).end();
+      return this.close();
+    }
     if (!answer.ok) {
       config.logger.warn(
         `sse-gateway: sseProxy upstream ${target.origin}${target.pathname} failed: ${answer.reason}${answer.status === undefined ? '' : ` (status ${answer.status})`}`,
@@ -68,13 +70,26 @@ class ProxiedStream {
       );
       return this.fail(answer.reason, answer.status);
     }
+    this.start();
     this.pump(answer.body, target);
+  }
+
+  /** Headers, `retry:` and the heartbeat: the client's stream begins. */
+  private start(): void {
+    if (this.res.headersSent) return;
+    startEventStream(this.req, this.res);
+    this.write(this.config.retryFrame);
+    this.startHeartbeat();
   }
 
   private pump(body: Readable, target: URL): void {
     const { res, config } = this;
     const parser = createSseParser({
       onEvent: (event) => this.relay(event),
+      // The upstream knows its own reconnect pace, unless the app set `retryMs`.
+      onRetry: (ms) => {
+        if (!config.retryFixed) this.write(`retry: ${ms}\n\n`);
+      },
       onBareId: (id) => this.write(`id: ${id}\n\n`),
       onError: (error) =>
         config.logger.warn(`sse-gateway: sseProxy upstream ${target.origin}${target.pathname}: ${error.message}`),
@@ -135,6 +150,7 @@ class ProxiedStream {
   }
 
   private fail(reason: UpstreamFailureReason, status?: number): void {
+    this.start();
     const data = JSON.stringify(status === undefined ? { reason } : { reason, status });
     this.write(formatEvent({ event: 'sse:error', data }));
     this.close();
@@ -160,7 +176,8 @@ class ProxiedStream {
  * `traceparent`, `tracestate`, `baggage`, `X-Request-Id`, plus `forwardHeaders`), `Cookie` only with
  * `forwardCookies`; `Last-Event-ID` from the header or the `lastEventId` query parameter; `X-Forwarded-For`,
  * `-Proto` and `-Host` from `req.ip`, `req.protocol` and `req.hostname`; then the `headers` option, which
- * wins. Upstream comments and `retry:` are not forwarded.
+ * wins. Upstream comments are not forwarded; the upstream's `retry:` is, unless `retryMs` is set. An upstream 204 is
+ * answered 204, which stops an EventSource.
  *
  * @param options - the upstream `target` and how to talk to it.
  * @returns an Express request handler; mount it on a GET route.

@@ -133,18 +133,20 @@ it('in Chromium: 401 closes the client (read through fetch) and nothing retries'
   }
 });
 
+// Backoff delays at the top of their range (a minute), so only a wake-up can bring the client back soon.
+const page60s = () =>
+  PAGE.replace('persistLastEventId: true', 'reconnect: { initialDelayMs: 60000, maxDelayMs: 60000 }').replace(
+    '<script type="module">',
+    '<script>Math.random = () => 0.999;</script><script type="module">',
+  );
+
 it('in Chromium: while the client waits out a long backoff, the browser coming online reconnects at once', async () => {
-  // Backoff delays at the top of their range (a minute), so only the `online` event can bring it back soon.
-  const page60s = PAGE.replace(
-    'persistLastEventId: true',
-    'reconnect: { initialDelayMs: 60000, maxDelayMs: 60000 }',
-  ).replace('<script type="module">', '<script>Math.random = () => 0.999;</script><script type="module">');
   const { gateway, url } = await startGateway(
     { channels: ['logs'], authentication: () => ({ id: 'u1' }) },
     {
       before: (app) => {
         app.get('/', (_req, res) => {
-          res.type('html').send(page60s);
+          res.type('html').send(page60s());
         });
         app.get('/client.mjs', (_req, res) => {
           res.type('text/javascript').send(bundle);
@@ -169,6 +171,41 @@ it('in Chromium: while the client waits out a long backoff, the browser coming o
     await page.waitForFunction(() => (window as unknown as PageState).received.length === 2);
     expect(Date.now() - started).toBeLessThan(10_000);
     expect((await state(page)).received).toEqual([1, 2]);
+    expect((await state(page)).statuses).toEqual(['connecting', 'open', 'reconnecting', 'open']);
+  } finally {
+    await context.close();
+  }
+});
+
+it('in Chromium: a hidden tab that becomes visible reconnects at once instead of waiting out its backoff', async () => {
+  const { gateway, url } = await startGateway(
+    { channels: ['logs'], authentication: () => ({ id: 'u1' }) },
+    {
+      before: (app) => {
+        app.get('/', (_req, res) => {
+          res.type('html').send(page60s());
+        });
+        app.get('/client.mjs', (_req, res) => {
+          res.type('text/javascript').send(bundle);
+        });
+      },
+    },
+  );
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    await page.goto(url);
+    await page.waitForFunction(() => (window as unknown as PageState).statuses.includes('open'));
+    await gateway.publish('logs:a', 'before');
+    await page.waitForFunction(() => (window as unknown as PageState).received.length === 1);
+    gateway.disconnect('u1');
+    await page.waitForFunction(() => (window as unknown as PageState).statuses.includes('reconnecting'));
+    await gateway.publish('logs:a', 'while away');
+    const started = Date.now();
+    // What the browser does when the user comes back to the tab (headless pages are always visible).
+    await page.evaluate(() => document.dispatchEvent(new Event('visibilitychange')));
+    await page.waitForFunction(() => (window as unknown as PageState).received.length === 2);
+    expect(Date.now() - started).toBeLessThan(10_000);
     expect((await state(page)).statuses).toEqual(['connecting', 'open', 'reconnecting', 'open']);
   } finally {
     await context.close();

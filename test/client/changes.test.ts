@@ -125,7 +125,7 @@ describe.each<Path>(['live', 'no-route', 'lost'])('subscription changes on an op
   });
 
   it('a refused channel fails its own subscription; the others keep flowing', async () => {
-    const { gateway, url } = await start(path, {
+    const { gateway, url, seen } = await start(path, {
       authorize: (_principal, channel) => !channel.startsWith('logs:secret'),
     });
     const client = nodeClient(`${url}/events`, clientOptions);
@@ -138,6 +138,7 @@ describe.each<Path>(['live', 'no-route', 'lost'])('subscription changes on an op
     const publisher = steadyPublisher(gateway, ['logs:open', 'logs:secret']);
     await open.until((r) => r.events.length >= 10, 10_000, '10 events');
     // Refused again on an open stream, while events flow.
+    const postsBefore = posts(seen).length;
     const later = record(client, 'logs:secret:2');
     const other = record(client, 'logs:other');
     await later.until((r) => r.errors.length === 1, 10_000, 'the second refusal');
@@ -149,6 +150,8 @@ describe.each<Path>(['live', 'no-route', 'lost'])('subscription changes on an op
     expect(secret.events).toHaveLength(0);
     expect(later.events).toHaveLength(0);
     expect(later.subscribedCount + secret.subscribedCount).toBe(0);
+    // One request for the change, even though its sse:subscribed may be read before its refusals.
+    expect(posts(seen).length - postsBefore).toBe(1);
     expect(client.status).toBe('open');
   });
 });

@@ -50,6 +50,20 @@ describe('reconnection', () => {
     expect(log).toEqual(['connecting', 'open', 'reconnecting', 'open']);
   });
 
+  it('resumes from the id of sse:ready when the stream drops before its first event', async () => {
+    const { gateway, url } = await startGateway({ channels: ['logs'], ...user });
+    await gateway.publish('logs:a', -1);
+    const client = nodeClient(`${url}/events`);
+    const a = record(client, 'logs:a');
+    await a.subscribed;
+    expect(client.lastEventId).toBe(gateway.bus.status().head);
+    expect(gateway.disconnect('u1')).toBe(1);
+    await gateway.publish('logs:a', 0);
+    await a.until((r) => r.events.length === 1, 10_000, 'the event published while away');
+    expect(numbers(a.events)).toEqual([0]);
+    expect(a.resets).toEqual([]);
+  });
+
   it('a server restarted on a new memory bus: onReset, then the new events', async () => {
     let current: SseGateway = sseMiddleware({ channels: ['logs'], bus: createMemoryBus() });
     const app = express();

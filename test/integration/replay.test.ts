@@ -217,3 +217,25 @@ describe('Last-Event-ID replay', () => {
     expect(resetReason(stream)).toBe('unavailable');
   });
 });
+
+describe('a resume point before the first event', () => {
+  it("a fresh stream's sse:ready carries the bus's newest id; a client that drops before any event resumes from it", async () => {
+    const { open, gateway } = await startGateway({ channels: ['logs'] });
+    await gateway.publish('logs:a', 'before the stream');
+    const first = await open('channels=logs:a');
+    const ready = first.events.find((e) => e.event === 'sse:ready');
+    expect(ready?.id).toBe(gateway.bus.status().head);
+    first.close();
+    await gateway.publish('logs:a', 'while away');
+    const again = await open('channels=logs:a', { headers: { 'Last-Event-ID': ready?.id ?? '' } });
+    expect(dataEvents(await again.take(1)).map((e) => e.data)).toEqual(['while away']);
+    // A resuming stream's sse:ready has no id: it would move Last-Event-ID past what is still to be replayed.
+    expect(again.events.find((e) => e.event === 'sse:ready')?.id).toBeUndefined();
+  });
+
+  it('a bus with no event yet gives sse:ready no id', async () => {
+    const { open } = await startGateway({ channels: ['logs'] });
+    const stream = await open('channels=logs:a');
+    expect(stream.events.find((e) => e.event === 'sse:ready')?.id).toBeUndefined();
+  });
+});
