@@ -205,6 +205,13 @@ export interface RedisBusOptions {
    * `redis` is a Cluster and `false` otherwise; set `false` for a Cluster of Redis 6.
    */
   sharded?: boolean;
+  /**
+   * Also PSUBSCRIBE pattern watches the way versions before 0.2 did, so that events published by instances
+   * still running them reach this instance's pattern subscribers during a rolling deploy. Costs what
+   * PSUBSCRIBE costs (Redis matches every PUBLISH against every pattern); turn it off once every instance
+   * runs 0.2. Classic pub/sub only. Defaults to `false`.
+   */
+  legacyPatterns?: boolean;
 }
 
 /** Where the library reports odd-but-valid options and runtime errors. */

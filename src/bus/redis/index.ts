@@ -13,6 +13,9 @@
  * watchdog ping through pub/sub catches links that died silently. One bus-wide channel would make gaps
  * visible but costs every instance every event (and its JSON parse), which per-channel routing avoids.
  *
+ * Patterns are channels too: every publish also goes to `{prefix}:pt:<key>` for each pattern key of its
+ * channel, so no instance needs PSUBSCRIBE (interest.ts says why that matters).
+ *
  * Sharded mode (the default on a Cluster) uses SPUBLISH/SSUBSCRIBE, so a message stays inside the shard
  * that owns the `{prefix}` slot; the subscriber follows that slot's owner (cluster.ts). Duplicates (an
  * exact and a pattern channel) are dropped by sequence like any other.
@@ -150,7 +153,13 @@ class RedisBus implements Bus {
         `sse-gateway: Redis history restarted (epoch ${previous} → ${next}); events of the old epoch missed during the outage cannot be recovered, and clients holding old ids get sse:reset.`,
       ),
     );
-    this.#interest = new Interest(clients.subscriber, this.#names, config.sharded, () => this.#subscriber.linked);
+    this.#interest = new Interest(
+      clients.subscriber,
+      this.#names,
+      config.sharded,
+      () => this.#subscriber.linked,
+      config.legacyPatterns,
+    );
     this.#receiver = new Receiver(this.id, this.#sequencer, this.#interest, this.#logger);
     const receiver = this.#receiver;
     this.#subscriber = new Subscriber(
@@ -194,7 +203,9 @@ class RedisBus implements Bus {
       time,
       command: this.#publishCommand,
       ...(key === undefined ? {} : { idempotencyKey: key }),
-      alsoTo: this.#sharded ? patternKeysOf(channel).map((prefix) => this.#names.patternPrefix + prefix) : [],
+      // Pattern subscribers listen on one channel per prefix (interest.ts); old instances' PSUBSCRIBE
+      // still matches the exact channel, so a publish reaches both during a rolling deploy.
+      alsoTo: patternKeysOf(channel).map((prefix) => this.#names.patternPrefix + prefix),
     });
     let reply: unknown;
     try {

@@ -17,9 +17,10 @@ export interface RedisBusConfig {
   readonly logger: Logger;
   readonly watchdogMs: number;
   readonly sharded: boolean;
+  readonly legacyPatterns: boolean;
 }
 
-const OPTION_KEYS = ['url', 'redis', 'prefix', 'history', 'logger', 'watchdogMs', 'sharded'] as const;
+const OPTION_KEYS = ['url', 'redis', 'prefix', 'history', 'logger', 'watchdogMs', 'sharded', 'legacyPatterns'] as const;
 /** Misspellings edit distance would not find. */
 const HINTS: Readonly<Record<string, string>> = {
   client: 'redis',
@@ -66,5 +67,6 @@ export function parseRedisBusOptions(options: RedisBusOptions): RedisBusConfig {
     logger: parseLogger('createRedisBus', options.logger),
     watchdogMs: integer('createRedisBus: `watchdogMs`', options.watchdogMs, DEFAULT_WATCHDOG_MS, 1),
     sharded: boolean('createRedisBus: `sharded`', options.sharded, onCluster),
+    legacyPatterns: boolean('createRedisBus: `legacyPatterns`', options.legacyPatterns, false),
   };
 }
