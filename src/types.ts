@@ -212,6 +212,12 @@ export interface RedisBusOptions {
    * runs 0.2. Classic pub/sub only. Defaults to `false`.
    */
   legacyPatterns?: boolean;
+  /**
+   * How long a publish may wait for Redis, in ms (at most 60,000). While Redis is unreachable publishes are
+   * held (up to 10,000 or 32 MB) and sent in order, each applied once, when it is back; a publish not
+   * confirmed by then rejects with `ERR_SSE_BUS_UNAVAILABLE`. Defaults to `5000`.
+   */
+  publishTimeoutMs?: number;
 }
 
 /** Where the library reports odd-but-valid options and runtime errors. */
