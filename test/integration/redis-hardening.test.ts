@@ -221,6 +221,34 @@ describe('publishes through a short outage', () => {
       await onListener.find((e) => e.id === probe.id);
       expect(onListener.events.map((e) => e.data)).toEqual(['through the blackhole', 'probe']);
       expect(detectedMs).toBeLessThan(500);
+      // The subscriber was fine: its pings could not be published, which says nothing about it.
+      expect(bus.status().reconnects).toBe(0);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  test('both links blackholed: connected turns false, both are replaced, nothing is lost or doubled', async () => {
+    const proxy = await startTcpProxy(own.port);
+    try {
+      const bus = createRedisBus({ url: proxy.url, prefix: 'out', logger: quiet(), watchdogMs: 100 });
+      const publisher = ownBus();
+      buses.push(bus);
+      bus.watch('jobs:*');
+      await Promise.all([settled(bus), settled(publisher)]);
+      const onBus = collect(bus);
+      expect(proxy.blackhole('all')).toBe(2);
+      const held = bus.publish('jobs:mine', 'held');
+      const missed = await publisher.publish('jobs:theirs', 'missed live');
+      await until(() => !bus.status().connected, 1000, 'the dead links to be seen');
+      await until(() => bus.status().connected, 5000, 'both links to be replaced');
+      const mine = await held;
+      await onBus.find((e) => e.id === mine.id);
+      await onBus.find((e) => e.id === missed.id);
+      const probe = await publisher.publish('jobs:probe', 'probe');
+      await onBus.find((e) => e.id === probe.id);
+      expect(onBus.events.map((e) => e.data).sort()).toEqual(['held', 'missed live', 'probe']);
+      expect(bus.status().reconnects).toBeGreaterThanOrEqual(1);
     } finally {
       await proxy.close();
     }
