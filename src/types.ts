@@ -206,10 +206,10 @@ export interface RedisBusOptions {
    */
   sharded?: boolean;
   /**
-   * Also PSUBSCRIBE pattern watches the way versions before 0.2 did, so that events published by instances
-   * still running them reach this instance's pattern subscribers during a rolling deploy. Costs what
-   * PSUBSCRIBE costs (Redis matches every PUBLISH against every pattern); turn it off once every instance
-   * runs 0.2. Classic pub/sub only. Defaults to `false`.
+   * Also PSUBSCRIBE pattern watches the way earlier releases did (they publish to the exact channel only), so
+   * that their events reach this instance's pattern subscribers during a rolling deploy from such a release.
+   * Costs what PSUBSCRIBE costs (Redis matches every PUBLISH against every pattern); turn it off once every
+   * instance runs this release. Classic pub/sub only. Defaults to `false`.
    */
   legacyPatterns?: boolean;
   /**

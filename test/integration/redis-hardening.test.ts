@@ -69,7 +69,7 @@ describe('pattern watches without PSUBSCRIBE (classic pub/sub)', () => {
   test('rolling deploy: an old instance (PSUBSCRIBE, exact channel only) and a new one reach each other', async () => {
     const prefix = `h${++prefixes}`;
     const names = redisNames(prefix, 'old-instance');
-    // The old instance's subscriber: PSUBSCRIBE on the exact channels' namespace, as before 0.2.
+    // The old instance's subscriber: PSUBSCRIBE on the exact channels' namespace, as earlier releases do.
     const oldSubscriber = client();
     const oldReceived: string[] = [];
     oldSubscriber.on('pmessage', (_pattern, _channel, message: string) => oldReceived.push(message));

@@ -7,7 +7,7 @@
  * publishes 5× slower); a pattern is now one more hash lookup, like an exact channel. Sharded mode does
  * the same with SSUBSCRIBE.
  *
- * `legacyPatterns` also PSUBSCRIBEs `{prefix}:ch:<key>:*` as versions before 0.2 did, for a rolling deploy:
+ * `legacyPatterns` also PSUBSCRIBEs `{prefix}:ch:<key>:*` as earlier releases did, for a rolling deploy:
  * their instances publish to `{prefix}:ch:<channel>` only. Duplicates drop by sequence.
  */
 import { parseTopic, patternKeysOf } from '../../protocol/channels';
@@ -107,7 +107,7 @@ export class Interest {
     return (pattern ? patternPrefix : channelPrefix) + key;
   }
 
-  /** What instances before 0.2 PSUBSCRIBE for pattern key `key`. */
+  /** What instances of earlier releases PSUBSCRIBE for pattern key `key`. */
   private legacyTopic(key: string): string {
     return `${escapeGlob(this.names.channelPrefix + key)}:*`;
   }

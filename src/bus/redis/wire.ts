@@ -12,7 +12,7 @@ export interface RedisNames {
   readonly epochKey: string;
   readonly seqKey: string;
   readonly historyKey: string;
-  /** Exact channels are `{prefix}:ch:<channel>` (instances before 0.2 PSUBSCRIBE `{prefix}:ch:<key>:*`). */
+  /** Exact channels are `{prefix}:ch:<channel>` (earlier releases PSUBSCRIBE `{prefix}:ch:<key>:*`). */
   readonly channelPrefix: string;
   /** The channel of pattern key `<key>` is `{prefix}:pt:<key>`: a `logs:*` watch subscribes `{prefix}:pt:logs`. */
   readonly patternPrefix: string;
