@@ -14,6 +14,10 @@ export class CommandWatchdog {
   readonly #timer: NodeJS.Timeout;
   #probe: { readonly sentAt: number } | undefined;
   #dead = false;
+  readonly #onReady = () => {
+    this.#dead = false;
+    this.#probe = undefined;
+  };
 
   /**
    * @param reconnect - true when the bus owns the connection (a user's client is only reported, not replaced).
@@ -24,10 +28,7 @@ export class CommandWatchdog {
     private readonly logger: Logger,
     private readonly reconnect: boolean,
   ) {
-    commands.on('ready', () => {
-      this.#dead = false;
-      this.#probe = undefined;
-    });
+    commands.on('ready', this.#onReady);
     this.#timer = setInterval(() => this.check(), intervalMs);
     this.#timer.unref();
   }
@@ -40,6 +41,7 @@ export class CommandWatchdog {
   /** Stop probing. */
   close(): void {
     clearInterval(this.#timer);
+    this.commands.off('ready', this.#onReady);
   }
 
   private check(): void {

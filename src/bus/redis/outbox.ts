@@ -64,11 +64,13 @@ export class Outbox {
   /** Whether the script went out on this connection already (a new connection may be a restarted Redis). */
   #loaded = false;
 
+  readonly #onReady = () => {
+    this.#loaded = false;
+    this.pump();
+  };
+
   constructor(private readonly parts: OutboxParts) {
-    parts.commands.on('ready', () => {
-      this.#loaded = false;
-      this.pump();
-    });
+    parts.commands.on('ready', this.#onReady);
   }
 
   /** Publishes held for a link that is down (not counting those in flight). */
@@ -110,6 +112,8 @@ export class Outbox {
   /** Reject everything not confirmed yet (the bus is closing). */
   close(): void {
     this.#closed = true;
+    // A passed-in client outlives the bus.
+    this.parts.commands.off('ready', this.#onReady);
     clearTimeout(this.#retry);
     for (const entry of this.#held) this.settle(entry, closedError(entry.channel, entry.written));
     this.#held = [];
