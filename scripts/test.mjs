@@ -14,7 +14,23 @@ const needs = [
   { command: 'redis-server', apt: 'redis-server', why: 'the Redis bus tests' },
   { command: 'chromium', apt: 'chromium', why: 'the browser check of the example' },
   { command: 'openssl', apt: 'openssl', why: 'the certificates of the TLS proxy tests' },
-].filter((need) => !has(need.command));
+  // /usr/sbin is not on every non-root PATH.
+  {
+    command: 'nginx',
+    probe: 'command -v nginx || test -x /usr/sbin/nginx',
+    apt: 'nginx',
+    why: 'the nginx deploy tests',
+  },
+  {
+    command: 'python3',
+    // The interpreter the manifest test and runPytest pick: Debian's when it is there.
+    probe: "P=/usr/bin/python3; [ -x $P ] || P=python3; $P -c 'import yaml'",
+    apt: 'python3-yaml',
+    why: 'reading the Kubernetes manifests',
+  },
+].filter(
+  (need) => spawnSync('sh', ['-c', need.probe ?? `command -v ${need.command}`], { stdio: 'ignore' }).status !== 0,
+);
 if (needs.length > 0) {
   const packages = needs.map((need) => need.apt).join(' ');
   if (process.getuid?.() === 0 && has('apt-get')) {

@@ -205,6 +205,19 @@ export interface RedisBusOptions {
    * `redis` is a Cluster and `false` otherwise; set `false` for a Cluster of Redis 6.
    */
   sharded?: boolean;
+  /**
+   * Also PSUBSCRIBE pattern watches the way earlier releases did (they publish to the exact channel only), so
+   * that their events reach this instance's pattern subscribers during a rolling deploy from such a release.
+   * Costs what PSUBSCRIBE costs (Redis matches every PUBLISH against every pattern); turn it off once every
+   * instance runs this release. Classic pub/sub only. Defaults to `false`.
+   */
+  legacyPatterns?: boolean;
+  /**
+   * How long a publish may wait for Redis, in ms (at most 60,000). While Redis is unreachable publishes are
+   * held (up to 10,000 or 32 MB) and sent in order, each applied once, when it is back; a publish not
+   * confirmed by then rejects with `ERR_SSE_BUS_UNAVAILABLE`. Defaults to `5000`.
+   */
+  publishTimeoutMs?: number;
 }
 
 /** Where the library reports odd-but-valid options and runtime errors. */

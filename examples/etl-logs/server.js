@@ -1,11 +1,13 @@
 // Example BFF: a React app (app/, bundled here with esbuild) with live ETL logs, workspace metrics and the
 // user's alerts over one stream; two users who see different workspaces.
 // Run with `npm run example` (embedded memory bus), then open http://localhost:3000.
+// In a container (examples/deploy/): HOST, PORT, REDIS_URL (several instances), ALLOWED_ORIGINS (micro frontends
+// on other origins), APP_BUNDLE (the app bundled at image build time), DRAIN_MS (the SIGTERM drain window).
 
+const { readFile } = require('node:fs/promises');
 const path = require('node:path');
-const { build } = require('esbuild');
 const express = require('express');
-const { sseMiddleware, publishEvent } = require('@datashop/sse-gateway');
+const { createRedisBus, sseMiddleware, publishEvent } = require('@datashop/sse-gateway');
 
 const RETRY_MS = 2000; // browsers come back within 2 s after a deploy or a dropped connection
 
@@ -51,20 +53,38 @@ const gateway = sseMiddleware({
   },
   heartbeatMs: 15_000,
   retryMs: RETRY_MS,
+  // Several instances share events and replay history through Redis; one instance needs nothing.
+  ...(process.env.REDIS_URL ? { bus: createRedisBus({ url: process.env.REDIS_URL }) } : {}),
 });
+if (process.env.ALLOWED_ORIGINS) app.use(require('../deploy/cors.js').corsForGateway(process.env.ALLOWED_ORIGINS));
 app.use(gateway);
 
-// The React app, bundled once at start (React, the bindings and the client; no CDN).
-const bundle = build({
-  entryPoints: [path.join(__dirname, 'app/app.tsx')],
-  bundle: true,
-  write: false,
-  minify: true,
-  format: 'iife',
-  jsx: 'automatic',
-  define: { 'process.env.NODE_ENV': '"production"' },
-  logLevel: 'warning',
-}).then((result) => result.outputFiles[0].text);
+// Prometheus, when prom-client is installed (an optional peer of the package).
+try {
+  const { Registry } = require('prom-client');
+  const { registerMetrics } = require('@datashop/sse-gateway/metrics');
+  const registry = new Registry();
+  registerMetrics(gateway, { registry, prefix: 'sse_' });
+  app.get('/metrics', async (_req, res) => res.type(registry.contentType).send(await registry.metrics()));
+} catch (error) {
+  if (error.code !== 'MODULE_NOT_FOUND') throw error;
+}
+
+// The React app, bundled once at start (React, the bindings and the client; no CDN), or at image build time.
+const bundle = process.env.APP_BUNDLE
+  ? readFile(process.env.APP_BUNDLE, 'utf8')
+  : require('esbuild')
+      .build({
+        entryPoints: [path.join(__dirname, 'app/app.tsx')],
+        bundle: true,
+        write: false,
+        minify: true,
+        format: 'iife',
+        jsx: 'automatic',
+        define: { 'process.env.NODE_ENV': '"production"' },
+        logLevel: 'warning',
+      })
+      .then((result) => result.outputFiles[0].text);
 app.get('/app.js', async (_req, res) => {
   res.type('js').send(await bundle);
 });
@@ -111,7 +131,7 @@ const timer = setInterval(
 const port = Number(process.env.PORT ?? 3000);
 let server;
 bundle.then(() => {
-  server = app.listen(port, '127.0.0.1', () => {
+  server = app.listen(port, process.env.HOST ?? '127.0.0.1', () => {
     console.log(`Example BFF on http://localhost:${server.address().port} (sign in as /login/alice or /login/bob)`);
   });
 });
@@ -121,4 +141,9 @@ function shutdown() {
   gateway.close().then(() => (server ? server.close(() => process.exit(0)) : process.exit(0)));
 }
 process.on('SIGINT', shutdown);
-process.on('SIGTERM', shutdown);
+// Kubernetes sends SIGTERM on a rolling update: readiness turns 503 and the streams move to the other
+// instances in waves over DRAIN_MS (terminationGracePeriodSeconds leaves room for it), then the process ends.
+process.on('SIGTERM', async () => {
+  await gateway.drain({ timeoutMs: Number(process.env.DRAIN_MS ?? 10_000) });
+  shutdown();
+});

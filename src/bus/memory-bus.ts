@@ -27,6 +27,25 @@ import { checkSignal } from './signal';
 
 const OPTION_KEYS = ['history'] as const;
 
+/** Idempotency records kept at most, by count and by their estimated bytes (keys are up to 200 characters). */
+const IDEMPOTENCY_MAX_KEYS = 10_000;
+const IDEMPOTENCY_MAX_BYTES = 4 * 1024 * 1024;
+
+/**
+ * What a repeated publish needs of the first one. Not the event: a keyed 60 KB publish kept its payload
+ * alive here long after the history had dropped it (+460 MB for 4,000 of them).
+ */
+interface FirstPublish {
+  readonly id: string;
+  readonly channel: string;
+  readonly time: number;
+}
+
+/** A record's footprint: UTF-16 strings plus the object and the cache's node. */
+function recordBytes(record: FirstPublish, key: string): number {
+  return 2 * (key.length + record.id.length + record.channel.length) + 96;
+}
+
 class MemoryBus implements Bus {
   readonly id = randomUUID();
   private readonly epoch = createEpoch();
@@ -34,8 +53,8 @@ class MemoryBus implements Bus {
   private history: LRUCache<number, SseEvent> | null;
   private seq = 0;
   private closed = false;
-  /** Events published with an `idempotencyKey`, by key: the last 10,000, as long as the history keeps events. */
-  private readonly idempotent: LRUCache<string, SseEvent>;
+  /** The first publish of each `idempotencyKey`: bounded by count and bytes, as long as the history keeps events. */
+  private readonly idempotent: LRUCache<string, FirstPublish>;
 
   constructor(options: MemoryBusOptions) {
     if (!isPlainObject(options)) {
@@ -47,7 +66,12 @@ class MemoryBus implements Bus {
         ? false
         : parseHistoryWindow('createMemoryBus', 'history', options.history, DEFAULT_HISTORY, ' or false');
     this.history = history === false ? null : newHistory(history.size, history.ttlMs);
-    this.idempotent = new LRUCache<string, SseEvent>({ max: 10_000, ttl: this.history?.ttl ?? DEFAULT_HISTORY.ttlMs });
+    this.idempotent = new LRUCache<string, FirstPublish>({
+      max: IDEMPOTENCY_MAX_KEYS,
+      maxSize: IDEMPOTENCY_MAX_BYTES,
+      sizeCalculation: recordBytes,
+      ttl: this.history?.ttl ?? DEFAULT_HISTORY.ttlMs,
+    });
   }
 
   publish(channel: string, data: unknown, options?: BusPublishOptions): Promise<SseEvent> {
@@ -58,7 +82,13 @@ class MemoryBus implements Bus {
       json = preparePublish(channel, data, options?.users);
       key = checkIdempotencyKey(options?.idempotencyKey);
       const first = key === undefined ? undefined : this.idempotent.get(key);
-      if (key !== undefined && first !== undefined) return Promise.resolve(repeatedPublish(key, first, channel));
+      if (key !== undefined && first !== undefined) {
+        // As on Redis: the first publish's id, channel and time, with the payload of the retry (the same
+        // payload, for a true retry), since the first one's may have left the history long ago.
+        const users = options?.users === undefined ? undefined : [...options.users];
+        const repeat = createEvent(first.id, first.channel, json, first.time, users, data);
+        return Promise.resolve(repeatedPublish(key, repeat, channel));
+      }
     } catch (error) {
       return Promise.reject(error);
     }
@@ -66,7 +96,10 @@ class MemoryBus implements Bus {
     const event = createEvent(formatEventId(this.epoch, ++this.seq), channel, json, Date.now(), users, data);
     this.history?.set(this.seq, event);
     // As long as the history keeps events, which `retain()` may have raised since construction.
-    if (key !== undefined) this.idempotent.set(key, event, { ttl: this.history?.ttl ?? DEFAULT_HISTORY.ttlMs });
+    if (key !== undefined) {
+      const record = { id: event.id, channel, time: event.time };
+      this.idempotent.set(key, record, { ttl: this.history?.ttl ?? DEFAULT_HISTORY.ttlMs });
+    }
     this.emitter.emit('event', event);
     return Promise.resolve(event);
   }
@@ -127,6 +160,7 @@ class MemoryBus implements Bus {
       head: this.seq === 0 ? undefined : formatEventId(this.epoch, this.seq),
       history: this.history?.size ?? 0,
       listeners: this.emitter.listenerCount('event'),
+      idempotency: { keys: this.idempotent.size, bytes: this.idempotent.calculatedSize },
     };
   }
 
@@ -134,6 +168,7 @@ class MemoryBus implements Bus {
     this.closed = true;
     this.emitter.removeAllListeners();
     this.history?.clear();
+    this.idempotent.clear();
     return Promise.resolve();
   }
 }

@@ -5,7 +5,8 @@
  * metrics adds nothing to the publish or delivery path. Labels are bounded: error codes, replay results,
  * configured namespaces; never channel names or user ids.
  */
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { observeEvents } from '../server/observe';
 import type { SseGateway, SseStats } from '../types';
 
 /** Options of {@link registerMetrics}. */
@@ -45,6 +46,7 @@ type ReadLabelled = (stats: SseStats) => Readonly<Record<string, number>>;
  * | `sse_replays_total` | counter | `result`: `replayed`, `reset` |
  * | `sse_replayed_events_total` | counter | |
  * | `sse_authorize_denials_total` | counter | `namespace` |
+ * | `sse_event_lag_seconds` | histogram (publish time to fan-out on this instance: the bus's delay) | |
  *
  * @param gateway - what `sseMiddleware()` returned.
  * @param options - the registry and the prefix.
@@ -133,8 +135,19 @@ export function registerMetrics(gateway: SseGateway, options: MetricsOptions): G
   counter('replayed_events_total', 'Events written by replays.', (s) => s.replayedEvents);
   labelled('authorize_denials_total', 'Channels refused at connect time, by namespace.', 'namespace', (s) => s.denied);
 
+  // The one per-event figure: observed at fan-out, only while these metrics are registered.
+  names.push(`${prefix}event_lag_seconds`);
+  const lag = new Histogram({
+    name: `${prefix}event_lag_seconds`,
+    help: 'Time from an event being published to its fan-out on this instance.',
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers,
+  });
+  observeEvents(gateway, (event) => lag.observe(Math.max(0, Date.now() - event.time) / 1000));
+
   return {
     unregister() {
+      observeEvents(gateway, undefined);
       for (const name of names) registry.removeSingleMetric(name);
     },
   };

@@ -39,6 +39,7 @@ import { Connection, type ConnectionHost } from './connection';
 import { startEventStream } from './event-stream';
 import { internalError, sendError } from './http-errors';
 import { KeepAlive } from './keepalive';
+import { OBSERVE_EVENTS } from './observe';
 import { type GatewayConfig, parseOptions } from './options';
 import { type ReplaySource, startStream } from './replay';
 import { handleStreamRequest } from './stream-route';
@@ -70,6 +71,8 @@ export class Gateway implements ConnectionHost, ReplaySource {
   /** What diagnostics messages name as their gateway: the router users hold. Set by `sseMiddleware`. */
   identity: object = this;
   private counters = { events: 0, delivered: 0, slowClosed: 0, expired: 0, opened: 0, replayedEvents: 0, oversized: 0 };
+  /** Told of every event from the bus, when something (registerMetrics) asked; otherwise one check per event. */
+  eventObserver: ((event: SseEvent) => void) | undefined;
   /** Channels whose oversized events were already reported (bounded: the first hundred). */
   private readonly oversizedChannels = new Set<string>();
   private readonly replays = { replayed: 0, reset: 0 };
@@ -167,6 +170,7 @@ export class Gateway implements ConnectionHost, ReplaySource {
   private onEvent(event: SseEvent): void {
     this.counters.events++;
     this.batch.noteEvent();
+    this.eventObserver?.(event);
     let encoded: EncodedFrame | undefined;
     let tooLarge = false;
     this.index.forEachSubscriber(event.channel, (connection) => {
@@ -392,6 +396,9 @@ export function sseMiddleware<P extends Principal = Principal>(options: SseOptio
     disconnectEverywhere: gateway.disconnectEverywhere.bind(gateway),
     drain: gateway.drain.bind(gateway),
     bus: gateway.bus,
+    [OBSERVE_EVENTS]: (observer: ((event: SseEvent) => void) | undefined) => {
+      gateway.eventObserver = observer;
+    },
   }) as SseGateway;
   gateway.identity = facade;
   return facade;

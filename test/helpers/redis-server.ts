@@ -10,8 +10,8 @@ export interface RedisServer {
   readonly port: number;
   /** Kill the process and wait for it to exit. */
   stop(): Promise<void>;
-  /** Stop, then start again on the same port (all data is lost: there is no persistence). */
-  restart(): Promise<void>;
+  /** Stop, then start again on the same port after `downMs` (all data is lost: there is no persistence). */
+  restart(downMs?: number): Promise<void>;
   /** Run `redis-cli -p <port> ...args` and resolve with its output. */
   cli(...args: string[]): Promise<string>;
 }
@@ -119,8 +119,9 @@ export async function startRedisServer(extraArgs: string[] = [], fixedPort?: num
       await stop();
       rmSync(dir, { recursive: true, force: true });
     },
-    async restart() {
+    async restart(downMs = 0) {
       await stop();
+      if (downMs > 0) await new Promise((resolve) => setTimeout(resolve, downMs));
       // Same port: that is the point of a restart.
       if (!(await launch())) throw new Error(`redis-server could not bind port ${port} again`);
     },

@@ -281,6 +281,9 @@ describe('metrics', () => {
     expect(await value(registry, 'sse_slow_consumers_closed_total')).toBe(1);
     expect(await value(registry, 'sse_deliveries_total')).toBe(first.gateway.stats().delivered);
     expect(await value(registry, 'sse_bus_up')).toBe(1);
+    const lag = (await registry.getMetricsAsJSON()).find((m) => m.name === 'sse_event_lag_seconds');
+    const count = lag?.values.find((v) => (v as { metricName?: string }).metricName === 'sse_event_lag_seconds_count');
+    expect(count?.value).toBe(first.gateway.stats().events);
     // Scraping twice does not count twice.
     expect(await value(registry, 'sse_connections_opened_total')).toBe(5);
     expect(await value(other, 'sse_connections_opened_total')).toBe(0);

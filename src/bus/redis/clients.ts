@@ -8,7 +8,7 @@ import { SseError } from '../../protocol/errors';
 import type { Logger } from '../../types';
 import type { ScriptRunner } from './scripts';
 
-/** How long a publish, fetch or replay may wait for Redis before it counts as unavailable. */
+/** How long one attempt of a publish, or a fetch or replay, may wait for Redis before it counts as failed. */
 export const COMMAND_TIMEOUT_MS = 2000;
 
 /** The part of the ioredis surface the bus uses, shared by `Redis` and `Cluster`. */
@@ -18,6 +18,7 @@ export interface CommandClient extends ScriptRunner {
   disconnect(reconnect?: boolean): void;
   on(event: string, listener: (...args: unknown[]) => void): unknown;
   off(event: string, listener: (...args: unknown[]) => void): unknown;
+  ping(): Promise<unknown>;
   publish(channel: string, message: string): Promise<unknown>;
   spublish(channel: string, message: string): Promise<unknown>;
 }

@@ -2,7 +2,9 @@
  * The Redis bus: one sequence, one history and one fan-out for every instance of a BFF. This file wires
  * the parts and is the data flow in one page:
  *
- * - publish: `scripts.ts` runs one Lua script (epoch, INCR, XADD, PUBLISH) on bytes from `wire.ts`;
+ * - publish: `outbox.ts` sends (or holds, while Redis is unreachable) one Lua script per publish
+ *   (`scripts.ts`: epoch, INCR, XADD, PUBLISH) on bytes from `wire.ts`; `command-watchdog.ts` notices a
+ *   command link that died silently;
  * - receive: `subscriber.ts` (lifecycle, recovery buffer, watchdog) hands messages to `receiver.ts`,
  *   which asks `sequencer.ts` whether they are new and `interest.ts` whether they are wanted;
  * - replay: the fetch script's snapshot, checked by `../history.ts`, then the sequencer's barrier.
@@ -12,6 +14,9 @@
  * every reconnect the subscriber resubscribes and reads the missed range from the history stream, and a
  * watchdog ping through pub/sub catches links that died silently. One bus-wide channel would make gaps
  * visible but costs every instance every event (and its JSON parse), which per-channel routing avoids.
+ *
+ * Patterns are channels too: every publish also goes to `{prefix}:pt:<key>` for each pattern key of its
+ * channel, so no instance needs PSUBSCRIBE (interest.ts says why that matters).
  *
  * Sharded mode (the default on a Cluster) uses SPUBLISH/SSUBSCRIBE, so a message stays inside the shard
  * that owns the `{prefix}` slot; the subscriber follows that slot's owner (cluster.ts). Duplicates (an
@@ -51,8 +56,10 @@ import {
   withTimeout,
 } from './clients';
 import { followSlotOwner, isCluster, keySlot } from './cluster';
+import { CommandWatchdog } from './command-watchdog';
 import { Interest } from './interest';
 import { parseRedisBusOptions, type RedisBusConfig } from './options';
+import { Outbox } from './outbox';
 import { Receiver } from './receiver';
 import {
   decodeFetchReply,
@@ -64,6 +71,7 @@ import {
   pingCall,
   publishCall,
   runScript,
+  sendScript,
 } from './scripts';
 import { Sequencer } from './sequencer';
 import { Subscriber } from './subscriber';
@@ -132,6 +140,9 @@ class RedisBus implements Bus {
   readonly #interest: Interest;
   readonly #receiver: Receiver;
   readonly #subscriber: Subscriber;
+  readonly #outbox: Outbox;
+  readonly #commandWatchdog: CommandWatchdog;
+  readonly #publishIdPrefix: string;
   #history: HistoryWindow;
   #shutdown: Promise<void> | undefined;
 
@@ -141,8 +152,21 @@ class RedisBus implements Bus {
     this.#sharded = config.sharded;
     this.#publishCommand = config.sharded ? 'SPUBLISH' : 'PUBLISH';
     this.#history = config.history;
+    this.#publishIdPrefix = `${hashTag(config.prefix)}:pub:`;
     const clients = openClients(config, () => this.closed);
     this.#clients = clients;
+    this.#outbox = new Outbox({
+      commands: clients.commands,
+      send: (call, load) => withTimeout(sendScript(clients.commands, call, load), COMMAND_TIMEOUT_MS, 'publish'),
+      fatal: (channel, cause) => this.publishFailed(channel, cause),
+      deadlineMs: config.publishTimeoutMs,
+    });
+    this.#commandWatchdog = new CommandWatchdog(
+      clients.commands,
+      config.watchdogMs,
+      this.#logger,
+      clients.ownsCommands,
+    );
     logOutages(clients.commands, 'publisher', this.#logger, () => this.closed);
     logOutages(clients.subscriber, 'subscriber', this.#logger, () => this.closed);
     this.#sequencer = new Sequencer(BARRIER_TIMEOUT_MS, (previous, next) =>
@@ -150,7 +174,13 @@ class RedisBus implements Bus {
         `sse-gateway: Redis history restarted (epoch ${previous} → ${next}); events of the old epoch missed during the outage cannot be recovered, and clients holding old ids get sse:reset.`,
       ),
     );
-    this.#interest = new Interest(clients.subscriber, this.#names, config.sharded, () => this.#subscriber.linked);
+    this.#interest = new Interest(
+      clients.subscriber,
+      this.#names,
+      config.sharded,
+      () => this.#subscriber.linked,
+      config.legacyPatterns,
+    );
     this.#receiver = new Receiver(this.id, this.#sequencer, this.#interest, this.#logger);
     const receiver = this.#receiver;
     this.#subscriber = new Subscriber(
@@ -180,45 +210,37 @@ class RedisBus implements Bus {
     if (this.closed) throw new SseError('ERR_SSE_BUS_CLOSED', 'This Redis bus is closed; create a new one to publish.');
     const dataJson = preparePublish(channel, data, options?.users);
     const key = checkIdempotencyKey(options?.idempotencyKey);
-    const { commands } = this.#clients;
-    if (commands.status !== 'ready') throw unavailable(`publish to ${channel} (connection ${commands.status})`);
     const users = options?.users === undefined ? undefined : [...options.users];
     const time = Date.now();
+    const headerTail = encodeHeaderTail(channel, time, this.id, users);
     const call = publishCall(this.#names, {
       freshEpoch: createEpoch(),
       historySize: this.#history.size,
       historyTtlMs: this.#history.ttlMs,
       channel,
-      headerTail: encodeHeaderTail(channel, time, this.id, users),
+      headerTail,
       dataJson,
       time,
       command: this.#publishCommand,
       ...(key === undefined ? {} : { idempotencyKey: key }),
-      alsoTo: this.#sharded ? patternKeysOf(channel).map((prefix) => this.#names.patternPrefix + prefix) : [],
+      publishIdKey: this.#publishIdPrefix + randomUUID(),
+      // Pattern subscribers listen on one channel per prefix (interest.ts); old instances' PSUBSCRIBE
+      // still matches the exact channel, so a publish reaches both during a rolling deploy.
+      alsoTo: patternKeysOf(channel).map((prefix) => this.#names.patternPrefix + prefix),
     });
-    let reply: unknown;
-    try {
-      reply = await withTimeout(runScript(commands, call), COMMAND_TIMEOUT_MS, 'publish');
-    } catch (cause) {
-      throw this.publishFailed(channel, cause);
-    }
-    const answer = decodePublishReply(reply);
+    const answer = decodePublishReply(await this.#outbox.submit(call, channel, dataJson.length + headerTail.length));
     if (answer.kind === 'published') {
       return createEvent(formatEventId(answer.epoch, answer.seq), channel, dataJson, time, users, data);
     }
-    // Published before under this key: the first event's id, time and channel.
-    const first = createEvent(
-      formatEventId(answer.epoch, answer.seq),
-      answer.channel,
-      dataJson,
-      answer.time,
-      users,
-      data,
-    );
-    return repeatedPublish(key as string, first, channel);
+    // Published before under this key, or this very publish sent again after its reply was lost: the
+    // first event's id, time and channel.
+    const firstId = formatEventId(answer.epoch, answer.seq);
+    const first = createEvent(firstId, answer.channel, dataJson, answer.time, users, data);
+    return repeatedPublish(key ?? 'of this publish', first, channel);
   }
 
-  private publishFailed(channel: string, cause: unknown): SseError {
+  /** The rejection for a failure that sending again would not cure; `undefined` for one it may. */
+  private publishFailed(channel: string, cause: unknown): SseError | undefined {
     if (this.#sharded && lacksShardedPubSub(cause)) {
       return new SseError(
         'ERR_SSE_BUS_UNAVAILABLE',
@@ -226,7 +248,12 @@ class RedisBus implements Bus {
         503,
       );
     }
-    return unavailable(`publish to ${channel}`, cause);
+    // Redis answered: the script did not run (OOM, NOPERM, a script error), except for transient states.
+    const answered = cause instanceof Error && cause.name === 'ReplyError';
+    if (answered && !/^(NOSCRIPT|LOADING|BUSY|TRYAGAIN|MASTERDOWN|CLUSTERDOWN|READONLY)/.test(cause.message)) {
+      return unavailable(`publish to ${channel}`, cause);
+    }
+    return undefined;
   }
 
   listen(listener: BusListener): () => void {
@@ -319,7 +346,12 @@ class RedisBus implements Bus {
     const { commands, subscriber } = this.#clients;
     return {
       kind: 'redis',
-      connected: !this.closed && commands.status === 'ready' && subscriber.status === 'ready' && this.#subscriber.live,
+      connected:
+        !this.closed &&
+        commands.status === 'ready' &&
+        !this.#commandWatchdog.dead &&
+        subscriber.status === 'ready' &&
+        this.#subscriber.live,
       head: this.#sequencer.head,
       lag: this.#receiver.lag,
       reconnects: this.#subscriber.reconnects,
@@ -328,6 +360,7 @@ class RedisBus implements Bus {
       subscribing: this.#interest.pending,
       history: { size: this.#history.size, ttlMs: this.#history.ttlMs },
       subscriber: this.#subscriber.status,
+      held: this.#outbox.held,
     };
   }
 
@@ -338,6 +371,8 @@ class RedisBus implements Bus {
 
   private async release(): Promise<void> {
     this.#subscriber.close();
+    this.#commandWatchdog.close();
+    this.#outbox.close();
     this.#receiver.clear();
     this.#sequencer.cancel();
     const { commands, subscriber, ownsCommands } = this.#clients;
@@ -347,8 +382,8 @@ class RedisBus implements Bus {
 
 /**
  * Create a bus on Redis, so that several instances share one event sequence, one replay history and
- * one fan-out. Defaults to prefix `sse`, a history of 10,000 events up to 10 minutes old, and a
- * watchdog ping every 5 s.
+ * one fan-out. Defaults to prefix `sse`, a history of 10,000 events up to 10 minutes old, a watchdog
+ * ping every 5 s, and publishes held up to 5 s while Redis is unreachable.
  *
  * @param options - `url` (the bus opens and closes its own connections) or `redis` (an ioredis client
  * or Cluster that the bus duplicates for its subscriber and leaves open on `close()`). On a Cluster the

@@ -1,9 +1,14 @@
 /**
  * Interest: which topics this instance needs, reference-counted, and the Redis subscriptions that carry
- * them. An instance SUBSCRIBEs `{prefix}:ch:<channel>` for exact topics and PSUBSCRIBEs
- * `{prefix}:ch:<key>:*` for patterns, so it only receives what its connections need. Sharded mode has no
- * PSUBSCRIBE: the publish script also SPUBLISHes each event to `{prefix}:pt:<key>` for every pattern key
- * of its channel, and a `logs:*` watch SSUBSCRIBEs `{prefix}:pt:logs`.
+ * them. An instance SUBSCRIBEs `{prefix}:ch:<channel>` for exact topics and `{prefix}:pt:<key>` for
+ * patterns, so it only receives what its connections need: the publish script also publishes each event to
+ * `{prefix}:pt:<key>` for every pattern key of its channel. No PSUBSCRIBE, because Redis matches every
+ * PUBLISH on the server against every pattern of every client (100 streams × 100 patterns made unrelated
+ * publishes 5× slower); a pattern is now one more hash lookup, like an exact channel. Sharded mode does
+ * the same with SSUBSCRIBE.
+ *
+ * `legacyPatterns` also PSUBSCRIBEs `{prefix}:ch:<key>:*` as earlier releases did, for a rolling deploy:
+ * their instances publish to `{prefix}:ch:<channel>` only. Duplicates drop by sequence.
  */
 import { parseTopic, patternKeysOf } from '../../protocol/channels';
 import { SseError } from '../../protocol/errors';
@@ -26,6 +31,7 @@ export class Interest {
     private readonly names: RedisNames,
     private readonly sharded: boolean,
     private readonly linked: () => boolean,
+    private readonly legacyPatterns = false,
   ) {}
 
   /** Distinct topics watched. */
@@ -90,15 +96,20 @@ export class Interest {
     const patterns = [...this.#patterns.keys()].map((key) => this.redisTopic(true, key));
     if (this.sharded) await this.subscriber.ssubscribe(controlChannel, signalChannel, ...exact, ...patterns);
     else {
-      await this.subscriber.subscribe(controlChannel, signalChannel, ...exact);
-      if (patterns.length > 0) await this.subscriber.psubscribe(...patterns);
+      await this.subscriber.subscribe(controlChannel, signalChannel, ...exact, ...patterns);
+      const legacy = this.legacyPatterns ? [...this.#patterns.keys()].map((key) => this.legacyTopic(key)) : [];
+      if (legacy.length > 0) await this.subscriber.psubscribe(...legacy);
     }
   }
 
   private redisTopic(pattern: boolean, key: string): string {
     const { channelPrefix, patternPrefix } = this.names;
-    if (this.sharded) return (pattern ? patternPrefix : channelPrefix) + key;
-    return pattern ? `${escapeGlob(channelPrefix + key)}:*` : channelPrefix + key;
+    return (pattern ? patternPrefix : channelPrefix) + key;
+  }
+
+  /** What instances of earlier releases PSUBSCRIBE for pattern key `key`. */
+  private legacyTopic(key: string): string {
+    return `${escapeGlob(this.names.channelPrefix + key)}:*`;
   }
 
   /** While the subscriber is down there is nothing to send: the resubscription on `ready` covers it. */
@@ -108,8 +119,13 @@ export class Interest {
     const subscriber = this.subscriber;
     try {
       if (this.sharded) await (on ? subscriber.ssubscribe(name) : subscriber.sunsubscribe(name));
-      else if (pattern) await (on ? subscriber.psubscribe(name) : subscriber.punsubscribe(name));
-      else await (on ? subscriber.subscribe(name) : subscriber.unsubscribe(name));
+      else {
+        await (on ? subscriber.subscribe(name) : subscriber.unsubscribe(name));
+        if (pattern && this.legacyPatterns) {
+          const legacy = this.legacyTopic(key);
+          await (on ? subscriber.psubscribe(legacy) : subscriber.punsubscribe(legacy));
+        }
+      }
     } catch {
       // The link dropped mid-command; the next `ready` resubscribes from the current interest.
     }

@@ -17,19 +17,36 @@ export interface RedisBusConfig {
   readonly logger: Logger;
   readonly watchdogMs: number;
   readonly sharded: boolean;
+  readonly legacyPatterns: boolean;
+  readonly publishTimeoutMs: number;
 }
 
-const OPTION_KEYS = ['url', 'redis', 'prefix', 'history', 'logger', 'watchdogMs', 'sharded'] as const;
+const OPTION_KEYS = [
+  'url',
+  'redis',
+  'prefix',
+  'history',
+  'logger',
+  'watchdogMs',
+  'sharded',
+  'legacyPatterns',
+  'publishTimeoutMs',
+] as const;
 /** Misspellings edit distance would not find. */
 const HINTS: Readonly<Record<string, string>> = {
   client: 'redis',
   cluster: 'redis',
   keyPrefix: 'prefix',
   watchdog: 'watchdogMs',
+  timeout: 'publishTimeoutMs',
+  publishTimeout: 'publishTimeoutMs',
   replay: 'history',
 };
 const PREFIX = /^[A-Za-z0-9_.:-]{1,64}$/;
 const DEFAULT_WATCHDOG_MS = 5000;
+const DEFAULT_PUBLISH_TIMEOUT_MS = 5000;
+/** Publish ids live 2 minutes in Redis (scripts.ts): a deadline must end well before. */
+const MAX_PUBLISH_TIMEOUT_MS = 60_000;
 
 /**
  * Check `options` and fill in the defaults.
@@ -59,6 +76,11 @@ export function parseRedisBusOptions(options: RedisBusOptions): RedisBusConfig {
     throw new OptionError('createRedisBus needs `url` (e.g. "redis://localhost:6379") or `redis` (an ioredis client).');
   }
   const onCluster = redis !== undefined && isCluster(redis);
+  const where = 'createRedisBus: `publishTimeoutMs`';
+  const publishTimeoutMs = integer(where, options.publishTimeoutMs, DEFAULT_PUBLISH_TIMEOUT_MS, 1);
+  if (publishTimeoutMs > MAX_PUBLISH_TIMEOUT_MS) {
+    throw new OptionError(`${where} must be at most ${MAX_PUBLISH_TIMEOUT_MS} (received ${publishTimeoutMs}).`);
+  }
   return {
     connection,
     prefix,
@@ -66,5 +88,7 @@ export function parseRedisBusOptions(options: RedisBusOptions): RedisBusConfig {
     logger: parseLogger('createRedisBus', options.logger),
     watchdogMs: integer('createRedisBus: `watchdogMs`', options.watchdogMs, DEFAULT_WATCHDOG_MS, 1),
     sharded: boolean('createRedisBus: `sharded`', options.sharded, onCluster),
+    legacyPatterns: boolean('createRedisBus: `legacyPatterns`', options.legacyPatterns, false),
+    publishTimeoutMs,
   };
 }

@@ -12,16 +12,24 @@ import type { RedisNames } from './wire';
 /** `PUBLISH` for classic pub/sub, `SPUBLISH` for sharded. */
 export type PublishCommand = 'PUBLISH' | 'SPUBLISH';
 
+/** How long a publish id is remembered; publish deadlines are capped well below it (options.ts). */
+export const PUBLISH_ID_TTL_MS = 120_000;
+
 /**
- * KEYS: epoch, seq, history, and the idempotency key when there is one. ARGV: fresh epoch, MAXLEN, pub/sub
- * channel, header tail, payload JSON, TTL ms, the publish command, the tail of the idempotency record
- * (`time\nchannel`), then any further channels to publish to. A missing sequence means Redis lost its data
- * (a restart without persistence, eviction): the old ids are meaningless, so a new epoch starts and clients
- * holding old ids get `sse:reset`. A known idempotency key publishes nothing and answers `{'', 0, record}`.
+ * KEYS: epoch, seq, history, then the idempotency key (the caller's, else the publish id) and the publish
+ * id, when there are. ARGV: fresh epoch, MAXLEN, pub/sub channel, header tail, payload JSON, TTL ms, the
+ * publish command, the tail of the idempotency record (`time\nchannel`), then any further channels to
+ * publish to. A missing sequence means Redis lost its data (a restart without persistence, eviction): the
+ * old ids are meaningless, so a new epoch starts and clients holding old ids get `sse:reset`. A known
+ * idempotency key or publish id publishes nothing and answers `{'', 0, record}`.
+ *
+ * The publish id is the bus's own, one per publish, so that a publish sent again after its reply was lost
+ * (outbox.ts) is applied once; it only has to outlive the publish deadline, so it is kept 2 minutes rather
+ * than as long as the history.
  */
 const PUBLISH_SCRIPT = `
-if KEYS[4] then
-  local seen = redis.call('GET', KEYS[4])
+for i = 4, #KEYS do
+  local seen = redis.call('GET', KEYS[i])
   if seen then return {'', 0, seen} end
 end
 local epoch = redis.call('GET', KEYS[1])
@@ -35,7 +43,9 @@ local id = string.format('%d', seq)
 local message = '{"id":"' .. epoch .. '-' .. id .. '",' .. ARGV[4] .. '\\n' .. ARGV[5]
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], id .. '-0', 'm', message)
 redis.call('PEXPIRE', KEYS[3], ARGV[6])
-if KEYS[4] then redis.call('SET', KEYS[4], epoch .. '\\n' .. id .. '\\n' .. ARGV[8], 'PX', ARGV[6]) end
+local record = epoch .. '\\n' .. id .. '\\n' .. ARGV[8]
+if KEYS[4] and KEYS[4] ~= KEYS[5] then redis.call('SET', KEYS[4], record, 'PX', ARGV[6]) end
+if KEYS[5] then redis.call('SET', KEYS[5], record, 'PX', ${PUBLISH_ID_TTL_MS}) end
 redis.call(ARGV[7], ARGV[3], message)
 for i = 9, #ARGV do redis.call(ARGV[7], ARGV[i], message) end
 return {epoch, seq}
@@ -106,6 +116,23 @@ export async function runScript(client: ScriptRunner, call: ScriptCall): Promise
   }
 }
 
+/**
+ * One attempt without the fallback: EVAL when `load`, else EVALSHA, which fails with NOSCRIPT when Redis
+ * lacks the script. The outbox sends publishes this way because {@link runScript}'s fallback reorders
+ * pipelined calls after a restart (a later EVALSHA runs before an earlier one's EVAL).
+ */
+export function sendScript(client: ScriptRunner, call: ScriptCall, load: boolean): Promise<unknown> {
+  const { script, keys, args } = call;
+  return load
+    ? client.eval(script.source, keys.length, ...keys, ...args)
+    : client.evalsha(script.sha, keys.length, ...keys, ...args);
+}
+
+/** Redis did not know the script, so the call did nothing. */
+export function isNoScript(cause: unknown): boolean {
+  return cause instanceof Error && cause.message.startsWith('NOSCRIPT');
+}
+
 /** What one publish needs besides the names. */
 export interface PublishArgs {
   /** The epoch to start if Redis has none (or lost its sequence). */
@@ -120,6 +147,8 @@ export interface PublishArgs {
   readonly time: number;
   readonly command: PublishCommand;
   readonly idempotencyKey?: string;
+  /** The bus's own id for this publish (a whole key, `{prefix}:pub:<uuid>`), checked and set like the key. */
+  readonly publishIdKey?: string;
   /** Pub/sub channels besides `{prefix}:ch:<channel>` (sharded mode's pattern channels). */
   readonly alsoTo: readonly string[];
 }
@@ -128,6 +157,11 @@ export interface PublishArgs {
 export function publishCall(names: RedisNames, args: PublishArgs): ScriptCall {
   const keys = [names.epochKey, names.seqKey, names.historyKey];
   if (args.idempotencyKey !== undefined) keys.push(names.idempotencyPrefix + args.idempotencyKey);
+  if (args.publishIdKey !== undefined) {
+    // KEYS[4] is checked and kept like a caller's key; the same name again as KEYS[5] marks it short-lived.
+    if (args.idempotencyKey === undefined) keys.push(args.publishIdKey);
+    keys.push(args.publishIdKey);
+  }
   return {
     script: SCRIPTS.publish,
     keys,

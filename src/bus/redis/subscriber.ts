@@ -36,10 +36,11 @@ export const SUBSCRIBER_TRANSITIONS: Readonly<Record<SubscriberStatus, readonly 
 /** An event or ping waiting for the recovery to finish. */
 export type Ordered = Exclude<Inbound, { kind: 'signal' }>;
 
-/** A watchdog ping sent and not back yet. */
+/** A watchdog ping sent and not back yet; `published` once Redis answered the script that published it. */
 interface PendingPing {
   readonly token: string;
   readonly sentAt: number;
+  published: boolean;
 }
 
 /** The status and what only that status has: a buffer while not live, the pending ping while live. */
@@ -232,12 +233,16 @@ export class Subscriber {
     if (this.parts.client.status === 'ready') this.parts.client.disconnect(true);
   }
 
-  /** A ping not back within one interval means the subscriber link is dead even if its socket looks open. */
+  /**
+   * A ping published and not back within one interval means the subscriber link is dead even if its socket
+   * looks open. A ping whose publish is not answered says nothing about this link (the command watchdog
+   * judges that one), so it is not counted.
+   */
   private check(intervalMs: number): void {
     const state = this.#lifecycle.state;
     if (state.status !== 'live' || this.parts.client.status !== 'ready') return;
     if (state.ping !== undefined) {
-      if (Date.now() - state.ping.sentAt < intervalMs) return;
+      if (!state.ping.published || Date.now() - state.ping.sentAt < intervalMs) return;
       this.parts.logger.warn(
         `sse-gateway: Redis bus watchdog ping not received within ${intervalMs} ms; reconnecting the subscriber.`,
       );
@@ -246,11 +251,16 @@ export class Subscriber {
       return;
     }
     if (this.parts.commands.status !== 'ready') return;
-    const ping = { token: randomUUID(), sentAt: Date.now() };
+    const ping = { token: randomUUID(), sentAt: Date.now(), published: false };
     state.ping = ping;
-    this.parts.ping(ping.token).catch(() => {
-      // The publisher side is down: that says nothing about the subscriber, so do not count it.
-      if (state.ping === ping) state.ping = undefined;
-    });
+    this.parts.ping(ping.token).then(
+      () => {
+        ping.published = true;
+      },
+      () => {
+        // The publisher side is down: that says nothing about the subscriber, so do not count it.
+        if (state.ping === ping) state.ping = undefined;
+      },
+    );
   }
 }

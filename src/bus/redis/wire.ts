@@ -12,9 +12,9 @@ export interface RedisNames {
   readonly epochKey: string;
   readonly seqKey: string;
   readonly historyKey: string;
-  /** Exact channels are `{prefix}:ch:<channel>`, classic pattern subscriptions `{prefix}:ch:<key>:*`. */
+  /** Exact channels are `{prefix}:ch:<channel>` (earlier releases PSUBSCRIBE `{prefix}:ch:<key>:*`). */
   readonly channelPrefix: string;
-  /** Sharded mode: the channel of pattern key `<key>` is `{prefix}:pt:<key>`. */
+  /** The channel of pattern key `<key>` is `{prefix}:pt:<key>`: a `logs:*` watch subscribes `{prefix}:pt:logs`. */
   readonly patternPrefix: string;
   /** Keys of idempotent publishes (`{prefix}:idem:<key>`), kept as long as the history. */
   readonly idempotencyPrefix: string;
