@@ -50,7 +50,13 @@ export interface PublishOptions {
 }
 
 /** What a bus's `publish()` takes besides channel and data (a custom bus may ignore `idempotencyKey`). */
-export type BusPublishOptions = Pick<PublishOptions, 'users' | 'idempotencyKey'>;
+export type BusPublishOptions = Pick<PublishOptions, 'users' | 'idempotencyKey'> & {
+  /**
+   * The largest event the caller's streams accept (a gateway's `limits.maxEventBytes`): the built-in buses
+   * reject a larger one with `ERR_SSE_EVENT_TOO_LARGE` before sequencing it. A custom bus may ignore it.
+   */
+  maxBytes?: number;
+};
 
 /** What a bus is asked to replay after a Last-Event-ID. */
 export interface ReplayQuery {

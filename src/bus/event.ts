@@ -68,7 +68,12 @@ const foreignFrames = new WeakMap<SseEvent, EncodedFrame>();
  * @returns the payload as JSON.
  * @throws SseError `ERR_SSE_INVALID_CHANNEL` or `ERR_SSE_INVALID_DATA`.
  */
-export function preparePublish(channel: string, data: unknown, users: readonly string[] | undefined): string {
+export function preparePublish(
+  channel: string,
+  data: unknown,
+  users: readonly string[] | undefined,
+  maxBytes?: number,
+): string {
   if (typeof channel !== 'string' || !isChannel(channel)) {
     throw new SseError(
       'ERR_SSE_INVALID_CHANNEL',
@@ -90,7 +95,32 @@ export function preparePublish(channel: string, data: unknown, users: readonly s
       400,
     );
   }
-  return json === undefined ? 'null' : json;
+  const payload = json === undefined ? 'null' : json;
+  if (maxBytes !== undefined) checkEventSize(channel, payload, maxBytes);
+  return payload;
+}
+
+/** Bytes of a data frame besides its channel and payload: `id: …`, `event: …`, the envelope. */
+const FRAME_OVERHEAD = 96;
+
+/**
+ * Refuse an event whose frame would exceed `maxBytes` (`limits.maxEventBytes`): it would close every stream
+ * it is sent to. The common small payload costs one comparison; the exact UTF-8 size is counted only when
+ * the length says it could matter.
+ *
+ * @throws SseError `ERR_SSE_EVENT_TOO_LARGE` (413).
+ */
+function checkEventSize(channel: string, payload: string, maxBytes: number): void {
+  const budget = maxBytes - FRAME_OVERHEAD - 2 * channel.length;
+  if (payload.length * 3 <= budget) return;
+  const bytes = Buffer.byteLength(payload);
+  if (bytes <= budget) return;
+  throw new SseError(
+    'ERR_SSE_EVENT_TOO_LARGE',
+    `Event data for ${channel.slice(0, 140)} is ${bytes} bytes as JSON; events are capped at limits.maxEventBytes (${maxBytes}) so that one cannot close every stream it is sent to. Send a reference and let the page fetch the rest.`,
+    413,
+    { limit: maxBytes },
+  );
 }
 
 /**

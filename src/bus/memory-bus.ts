@@ -79,7 +79,7 @@ class MemoryBus implements Bus {
     let json: string;
     let key: string | undefined;
     try {
-      json = preparePublish(channel, data, options?.users);
+      json = preparePublish(channel, data, options?.users, options?.maxBytes);
       key = checkIdempotencyKey(options?.idempotencyKey);
       const first = key === undefined ? undefined : this.idempotent.get(key);
       if (key !== undefined && first !== undefined) {

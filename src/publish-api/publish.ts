@@ -66,7 +66,7 @@ function parseItem(where: string, value: unknown, config: GatewayConfig, fallbac
     );
   }
   // The bus runs the same checks again; running them here first is what makes a batch all-or-nothing.
-  preparePublish(channel, data, users as readonly string[] | undefined);
+  preparePublish(channel, data, users as readonly string[] | undefined, config.limits.maxEventBytes);
   const idempotencyKey = checkIdempotencyKey(fields.idempotencyKey ?? fallbackKey);
   return { channel, data, users: users as readonly string[] | undefined, idempotencyKey };
 }

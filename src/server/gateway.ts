@@ -264,7 +264,9 @@ export class Gateway implements ConnectionHost, ReplaySource {
         ),
       );
     }
-    return this.bus.publish(channel, data, options) as Promise<SseEvent<T>>;
+    return this.bus.publish(channel, data, { ...options, maxBytes: this.config.limits.maxEventBytes }) as Promise<
+      SseEvent<T>
+    >;
   }
 
   /** End the oldest stream of `principal` now, to make room for its newest (`limits.onUserLimit: 'end-oldest'`). */

@@ -208,6 +208,21 @@ describe('poison events', () => {
     expect(gateway.stats()).toMatchObject({ slowClosed: 0, connections: 1, replays: { replayed: 0, reset: 1 } });
   });
 
+  test('gateway.publish refuses an event over maxEventBytes before it is sequenced', async () => {
+    const { gateway } = await startGateway({ channels: ['logs'], limits: { maxEventBytes: 4096 } });
+    const head = gateway.bus.status().head;
+    await expect(gateway.publish('logs:a', 'x'.repeat(5000))).rejects.toMatchObject({
+      code: 'ERR_SSE_EVENT_TOO_LARGE',
+      status: 413,
+    });
+    // Multi-byte characters count as bytes: 1,500 of them are 4,500 bytes of UTF-8.
+    await expect(gateway.publish('logs:a', '€'.repeat(1500))).rejects.toMatchObject({
+      code: 'ERR_SSE_EVENT_TOO_LARGE',
+    });
+    expect(gateway.bus.status().head).toBe(head);
+    await expect(gateway.publish('logs:a', 'x'.repeat(3000))).resolves.toMatchObject({ channel: 'logs:a' });
+  });
+
   test('maxEventBytes above maxBufferedBytes is refused at creation', () => {
     expect(() =>
       sseMiddleware({ channels: ['logs'], limits: { maxBufferedBytes: 4096, maxEventBytes: 8192 } }),

@@ -208,7 +208,7 @@ class RedisBus implements Bus {
 
   async publish(channel: string, data: unknown, options?: BusPublishOptions): Promise<SseEvent> {
     if (this.closed) throw new SseError('ERR_SSE_BUS_CLOSED', 'This Redis bus is closed; create a new one to publish.');
-    const dataJson = preparePublish(channel, data, options?.users);
+    const dataJson = preparePublish(channel, data, options?.users, options?.maxBytes);
     const key = checkIdempotencyKey(options?.idempotencyKey);
     const users = options?.users === undefined ? undefined : [...options.users];
     const time = Date.now();
