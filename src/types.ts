@@ -447,7 +447,12 @@ export interface SseGateway extends Router {
   publish<T>(channel: string, data: T, options?: Omit<PublishOptions, 'bus'>): Promise<SseEvent<T>>;
   /** Current figures. */
   stats(): SseStats;
-  /** End every stream, answer later requests with 503, close a bus the gateway created. Idempotent. */
+  /**
+   * End every stream at once and refuse later requests: an EventSource request (one that accepts
+   * `text/event-stream`) gets 200, a jittered `retry:` and an immediate end, so it comes back through the load
+   * balancer instead of stopping for good; any other request gets 503 `ERR_SSE_CLOSING`. Idempotent. Follow it
+   * with `server.close()`; for a deploy, `drain()` first.
+   */
   close(): Promise<void>;
   /**
    * Move every stream to another instance before a shutdown: readiness turns 503 at once, new stream requests

@@ -10,12 +10,18 @@ import type { Bus, Logger } from '../types';
 /** Called when a topic gains its first connection (`active`) or loses its last. */
 export type TopicListener = (topic: string, active: boolean) => void;
 
+/**
+ * What the index keeps on each connection: its topics, in subscription order. The array lives on the
+ * connection (a map entry per stream would cost memory for nothing), but only the index writes it.
+ */
+export interface Indexed {
+  indexedTopics?: Topic[] | undefined;
+}
+
 /** Connections by exact channel and by pattern key (`dashboards` for `dashboards:*`), and topics by connection. */
-export class ChannelIndex<C extends object> {
+export class ChannelIndex<C extends Indexed> {
   private readonly exact = new Map<string, Set<C>>();
   private readonly patterns = new Map<string, Set<C>>();
-  /** Each connection's topics, in subscription order; an array, since a stream has at most a hundred. */
-  private readonly byConnection = new Map<C, Topic[]>();
   /** The bus watch of every indexed topic, released with its last connection. */
   private readonly watches = new Map<string, () => void>();
   private readonly listeners = new Set<TopicListener>();
@@ -58,10 +64,10 @@ export class ChannelIndex<C extends object> {
    * A topic new to the index is watched on the bus before this returns.
    */
   addTopic(connection: C, topic: Topic): boolean {
-    let own = this.byConnection.get(connection);
+    let own = connection.indexedTopics;
     if (own === undefined) {
       own = [];
-      this.byConnection.set(connection, own);
+      connection.indexedTopics = own;
     } else if (own.some((t) => t.name === topic.name)) return false;
     own.push(topic);
     const map = topic.pattern ? this.patterns : this.exact;
@@ -79,7 +85,7 @@ export class ChannelIndex<C extends object> {
 
   /** Unsubscribe `connection` from the topic named `name`. Returns the topic, or `undefined` if it had none. */
   removeTopic(connection: C, name: string): Topic | undefined {
-    const own = this.byConnection.get(connection);
+    const own = connection.indexedTopics;
     const at = own?.findIndex((t) => t.name === name) ?? -1;
     if (own === undefined || at === -1) return undefined;
     const [topic] = own.splice(at, 1) as [Topic];
@@ -89,15 +95,15 @@ export class ChannelIndex<C extends object> {
 
   /** Remove `connection` and every topic of it. */
   remove(connection: C): void {
-    const own = this.byConnection.get(connection);
+    const own = connection.indexedTopics;
     if (own === undefined) return;
-    this.byConnection.delete(connection);
+    connection.indexedTopics = undefined;
     for (const topic of own) this.unindex(connection, topic);
   }
 
   /** The topics of `connection`, in subscription order. */
   topicsOf(connection: C): readonly Topic[] {
-    return this.byConnection.get(connection) ?? [];
+    return connection.indexedTopics ?? [];
   }
 
   /** True when one of `connection`'s topics covers the concrete `channel`. */
@@ -119,11 +125,6 @@ export class ChannelIndex<C extends object> {
   /** Topic names currently indexed. */
   topics(): string[] {
     return [...this.exact.keys(), ...[...this.patterns.keys()].map((key) => `${key}:*`)];
-  }
-
-  /** Release every bus watch (the gateway is closing). */
-  clear(): void {
-    for (const connection of [...this.byConnection.keys()]) this.remove(connection);
   }
 
   private unindex(connection: C, topic: Topic): void {

@@ -5,6 +5,7 @@
  */
 import type { Response } from 'express';
 import { type EncodedFrame, encodeEvent, encodeFrame } from '../bus/event';
+import type { Topic } from '../protocol/channels';
 import { parseEventId } from '../protocol/event-id';
 import type { MaybePromise, Principal, SseEvent } from '../types';
 import { StreamWriter, type WriteBatch } from './stream-writer';
@@ -45,6 +46,8 @@ export class Connection {
   private readonly writer: StreamWriter;
   /** When the gateway ends this stream for its age (`limits.maxConnectionAgeMs`); `Infinity` for never. */
   expiresAt = Number.POSITIVE_INFINITY;
+  /** The stream's topics: kept here for the channel index, the one owner of subscription state, which alone writes it. */
+  indexedTopics: Topic[] | undefined = undefined;
   /** When the stream opened, ms since the epoch. */
   readonly openedAt = Date.now();
   /** The client's address (`req.ip`), for the audit trail and the admin views. */
@@ -54,16 +57,14 @@ export class Connection {
    * @param id - connection id, sent in `sse:ready`.
    * @param principal - who is connected.
    * @param res - the response the stream is written to (its headers already sent).
-   * @param subscriptionToken - the secret that a subscription change of this stream must carry.
    */
   constructor(
     readonly id: string,
     readonly principal: Principal,
     readonly res: Response,
     private readonly host: ConnectionHost,
-    readonly subscriptionToken: string,
   ) {
-    this.writer = new StreamWriter(res, host.batch, () => this.overLimit());
+    this.writer = new StreamWriter(res, host.batch, this);
   }
 
   /** True once the stream is closed for any reason. */
@@ -246,8 +247,8 @@ export class Connection {
     this.writer.write(encoded);
   }
 
-  /** Close a client that is too far behind; it resumes through Last-Event-ID. */
-  private overLimit(): boolean {
+  /** Close a client that is too far behind; it resumes through Last-Event-ID. Also the writer's backlog check. */
+  overLimit(): boolean {
     if (this.bufferedBytes <= this.host.maxBufferedBytes) return false;
     if (!this.closed) {
       this.closed = true;

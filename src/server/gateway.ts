@@ -5,7 +5,7 @@
  *
  * Data flow: bus → {@link Gateway.onEvent} (fan-out) → channel index → Connection.offer → StreamWriter → wire.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { processMemoryBus, pushDefaultBus } from '../bus/default-bus';
 import { type EncodedFrame, encodeEvent } from '../bus/event';
@@ -68,6 +68,8 @@ export class Gateway implements ConnectionHost, ReplaySource {
   private readonly retryLine: string;
   closing = false;
   draining = false;
+  /** The key of {@link Gateway.subscriptionToken}, new for each gateway. */
+  private readonly tokenKey = randomBytes(32);
   /** What diagnostics messages name as their gateway: the router users hold. Set by `sseMiddleware`. */
   identity: object = this;
   private counters = { events: 0, delivered: 0, slowClosed: 0, expired: 0, opened: 0, replayedEvents: 0, oversized: 0 };
@@ -111,6 +113,14 @@ export class Gateway implements ConnectionHost, ReplaySource {
     this.logger.warn(
       `sse-gateway: closed connection ${connection.id} of ${connection.principal.id}: more than ${this.maxBufferedBytes} bytes waiting; it resumes with Last-Event-ID.`,
     );
+  }
+
+  /**
+   * The secret a subscription change of stream `connectionId` must carry: an HMAC of the id under this
+   * gateway's key, so nothing is stored per stream and only the instance holding the stream can check it.
+   */
+  subscriptionToken(connectionId: string): string {
+    return createHmac('sha256', this.tokenKey).update(connectionId).digest('base64url').slice(0, 32);
   }
 
   replayable(channel: string): boolean {
@@ -200,8 +210,7 @@ export class Gateway implements ConnectionHost, ReplaySource {
       res.end();
       return;
     }
-    const token = randomBytes(18).toString('base64url');
-    const connection = new Connection(randomUUID(), principal, res, this, token);
+    const connection = new Connection(randomUUID(), principal, res, this);
     this.connections.add(connection);
     this.byId.set(connection.id, connection);
     this.admission.opened(principal);
@@ -224,7 +233,7 @@ export class Gateway implements ConnectionHost, ReplaySource {
     const ready: ReadyPayload = {
       connectionId: connection.id,
       channels,
-      subscriptionToken: token,
+      subscriptionToken: this.subscriptionToken(connection.id),
     };
     const data = JSON.stringify(ready);
     const frame = (id: string | undefined) =>

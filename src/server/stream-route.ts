@@ -18,11 +18,12 @@ export function closingError(): SseError {
 }
 
 /**
- * Answer a request that a closing or draining gateway will not serve. After `drain()`, an EventSource is sent
- * away with 200 and a `retry:` (any other status would stop it for good); otherwise 503 with `Retry-After`.
+ * Answer a request that a closing or draining gateway will not serve. An EventSource is sent away with 200,
+ * a jittered `retry:` and an immediate end: any other status would stop it for good, and during a deploy the
+ * instance may keep listening for a few seconds after `close()`. Other requests get 503 with `Retry-After`.
  */
 function turnAway(gateway: Gateway, req: Request, res: Response, names: readonly string[]): void {
-  if (gateway.draining && wantsEventStream(req)) sendAway(req, res, gateway.config.retryMs);
+  if (wantsEventStream(req)) sendAway(req, res, gateway.config.retryMs);
   else gateway.reject(req, res, closingError(), names);
 }
 

@@ -80,9 +80,9 @@ function sameSecret(a: string, b: string): boolean {
 }
 
 /** True when `principalId` and `token` prove the request comes from `connection`'s reader. */
-function owns(connection: Connection, principalId: string, token: string): boolean {
+function owns(gateway: Gateway, connection: Connection, principalId: string, token: string): boolean {
   const streamPrincipal = connection.principal === ANONYMOUS ? ANONYMOUS.id : connection.principal.id;
-  return streamPrincipal === principalId && sameSecret(connection.subscriptionToken, token);
+  return streamPrincipal === principalId && sameSecret(gateway.subscriptionToken(connection.id), token);
 }
 
 /** Answer one subscription-change request. */
@@ -103,7 +103,7 @@ export async function handleSubscriptionChange(gateway: Gateway, req: Request, r
   const add = change.add.filter((item) => accepted.includes(item.channel));
   const connection = gateway.byId.get(change.connectionId);
   if (connection !== undefined) {
-    if (!owns(connection, principal.id, change.subscriptionToken)) {
+    if (!owns(gateway, connection, principal.id, change.subscriptionToken)) {
       return sendError(res, new SseError('ERR_SSE_FORBIDDEN', 'This stream is not yours to change.', 403));
     }
     const outcome = await applyChange(gateway, connection, { ...change, add });
@@ -173,7 +173,7 @@ async function authorise(
 /** A change that came over the bus: applied if the stream is here and the request proved it owns it. */
 export async function applySubscriptionChange(gateway: Gateway, signal: SubscriptionSignal): Promise<void> {
   const connection = gateway.byId.get(signal.connectionId);
-  if (connection === undefined || !owns(connection, signal.principalId, signal.subscriptionToken)) return;
+  if (connection === undefined || !owns(gateway, connection, signal.principalId, signal.subscriptionToken)) return;
   await applyChange(gateway, connection, signal);
 }
 

@@ -120,16 +120,22 @@ describe('stream route', () => {
     expect(dataEvents(await stream.take(1))[0]?.data).toBe('still here');
   });
 
-  it('close() ends every stream, answers later requests with 503 and leaves a passed-in bus open', async () => {
+  it('close() ends every stream, sends later EventSources away with 200 + retry: (others 503) and leaves a passed-in bus open', async () => {
     const bus = createMemoryBus();
     const { open, gateway, url } = await startGateway({ channels: ['logs'], bus });
     const stream = await open('channels=logs:a');
     await gateway.close();
     await stream.ended;
     expect(gateway.stats().connections).toBe(0);
-    const after = await openStream(`${url}/events?channels=logs:a`);
+    // Not an event stream: 503. An EventSource's request: 200, a retry: and the end (issue 12, item 13).
+    const after = await openStream(`${url}/events?channels=logs:a`, { headers: { accept: 'application/json' } });
     expect(after.status).toBe(503);
     expect((after.body as { error: { code: string } }).error.code).toBe('ERR_SSE_CLOSING');
+    const source = await openStream(`${url}/events?channels=logs:a`, { ready: false });
+    await source.ended;
+    expect(source.status).toBe(200);
+    expect(source.retry).toBeGreaterThan(0);
+    expect(source.events).toEqual([]);
     await expect(bus.publish('logs:a', 'bus still works')).resolves.toMatchObject({ channel: 'logs:a' });
   });
 

@@ -1,5 +1,5 @@
 import { parseTopic, type Topic } from '../../src/protocol/channels';
-import { ChannelIndex } from '../../src/server/channel-index';
+import { ChannelIndex, type Indexed } from '../../src/server/channel-index';
 
 const topic = (name: string): Topic => parseTopic(name, true) as Topic;
 
@@ -12,13 +12,13 @@ function setup() {
       return () => released.push(name);
     },
   };
-  const index = new ChannelIndex<{ id: string }>(bus, { warn: jest.fn(), error: jest.fn() });
+  const index = new ChannelIndex<{ id: string } & Indexed>(bus, { warn: jest.fn(), error: jest.fn() });
   const changes: [string, boolean][] = [];
   index.onTopic((name, active) => changes.push([name, active]));
   return { index, watched, released, changes };
 }
 
-function audience(index: ChannelIndex<{ id: string }>, channel: string): string[] {
+function audience(index: ChannelIndex<{ id: string } & Indexed>, channel: string): string[] {
   const seen: string[] = [];
   index.forEachSubscriber(channel, (c) => seen.push(c.id));
   return seen;
@@ -77,7 +77,7 @@ test('addTopic and removeTopic change one connection while it stays indexed', ()
 
 test('a throwing topic listener is logged and does not stop the index', () => {
   const error = jest.fn();
-  const index = new ChannelIndex<object>({ watch: () => () => {} }, { warn: jest.fn(), error });
+  const index = new ChannelIndex<Indexed>({ watch: () => () => {} }, { warn: jest.fn(), error });
   index.onTopic(() => {
     throw new Error('boom');
   });

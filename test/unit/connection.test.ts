@@ -13,7 +13,7 @@ const event = (seq: number, channel = 'logs:a'): SseEvent =>
 function setup(gate: Gate = () => true, maxBufferedBytes = 1 << 20, highWaterMark?: number) {
   const res = new FakeResponse(highWaterMark);
   const host = { gate, maxBufferedBytes, batch: new WriteBatch(), delivered: jest.fn(), overflowed: jest.fn() };
-  const connection = new Connection('c1', { id: 'u1' }, res.asResponse(), host, 'token');
+  const connection = new Connection('c1', { id: 'u1' }, res.asResponse(), host);
   const offer = (e: SseEvent) => connection.offer(e, encodeEvent(e));
   const seqs = () => parseAll(res.text).map((e) => (e.id ? Number(e.id.split('-')[1]) : e.event));
   return { res, host, connection, offer, seqs };

@@ -7,7 +7,7 @@ const frame = (n: number) => encodeFrame(`data: ${n}\n\n`);
 test('while the client does not read, frames wait in the outbox in order and leave on drain', () => {
   const res = new FakeResponse(15);
   const backlog = jest.fn();
-  const writer = new StreamWriter(res.asResponse(), new WriteBatch(), backlog);
+  const writer = new StreamWriter(res.asResponse(), new WriteBatch(), { overLimit: backlog });
   writer.write(frame(1));
   writer.write(frame(2));
   expect(writer.congested).toBe(true);
@@ -26,7 +26,7 @@ test('while the client does not read, frames wait in the outbox in order and lea
 
 test('after dispose nothing is written and the drain listener is gone', () => {
   const res = new FakeResponse(5);
-  const writer = new StreamWriter(res.asResponse(), new WriteBatch(), () => {});
+  const writer = new StreamWriter(res.asResponse(), new WriteBatch(), { overLimit: () => false });
   writer.write(frame(1));
   writer.write(frame(2));
   writer.dispose();
