@@ -7,6 +7,7 @@ import type { Router } from 'express';
 import type { AdminGuard } from '../server/admin-routes';
 import type { ChannelIndex } from '../server/channel-index';
 import type { Connection } from '../server/connection';
+import { below } from '../server/http-errors';
 
 /** What the views read. */
 export interface AdminViewSource {
@@ -33,7 +34,7 @@ function pageParam(value: unknown, fallback: number, max: number): number {
 
 /** Mount both views below `path`. */
 export function mountAdminViews(router: Router, path: string, source: AdminViewSource, allowed: AdminGuard): void {
-  router.get(`${path}/connections`, async (req, res) => {
+  router.get(below(path, '/connections'), async (req, res) => {
     if (!(await allowed(req, res))) return;
     const offset = pageParam(req.query.offset, 0, Number.MAX_SAFE_INTEGER);
     const limit = pageParam(req.query.limit, 100, MAX_PAGE);
@@ -49,7 +50,7 @@ export function mountAdminViews(router: Router, path: string, source: AdminViewS
     }));
     res.set('Cache-Control', 'no-store').json({ total: all.length, offset, limit, connections });
   });
-  router.get(`${path}/channels`, async (req, res) => {
+  router.get(below(path, '/channels'), async (req, res) => {
     if (!(await allowed(req, res))) return;
     const counts = new Map<string, number>();
     for (const connection of source.connections) {

@@ -4,6 +4,7 @@
  * not closing, bus connected). Neither reveals counts, channels or users.
  */
 import type { Request, Response, Router } from 'express';
+import { below } from '../server/http-errors';
 
 /** What readiness reads. */
 export interface ReadinessSource {
@@ -29,9 +30,8 @@ function probe(res: Response, status: number, body: { status: string }): void {
 
 /** Mount both probes below `path`. */
 export function mountHealthRoutes(router: Router, path: string, source: ReadinessSource): void {
-  const base = path === '/' ? '' : path;
-  router.get(`${base}/health/live`, (_req: Request, res: Response) => probe(res, 200, { status: 'live' }));
-  router.get(`${base}/health/ready`, (_req: Request, res: Response) => {
+  router.get(below(path, '/health/live'), (_req: Request, res: Response) => probe(res, 200, { status: 'live' }));
+  router.get(below(path, '/health/ready'), (_req: Request, res: Response) => {
     const state = readiness(source);
     probe(res, state === 'ready' ? 200 : 503, { status: state });
   });

@@ -125,7 +125,9 @@ export interface RefusedChannel {
  * `sse:subscribed` event is then already written), 202 when the change was sent over the bus to the
  * instance holding the stream. Either way the `sse:subscribed` event with the same `requestId` tells the
  * client when the change took effect. Errors: 400 malformed, 401 no principal, 403 not this principal's
- * stream, 404 no such stream (and no bus to ask), 415 not JSON.
+ * stream, 404 no such stream here and a bus without signals to ask the others (with the built-in buses the
+ * answer is 202, and a change for a stream that no longer exists is never confirmed: the client's timeout
+ * falls back to reconnecting), 415 not JSON.
  */
 export interface SubscriptionChangeResponse {
   readonly requestId: string;

@@ -5,7 +5,7 @@
  */
 import type { Request, Response, Router } from 'express';
 import { SseError } from '../protocol/errors';
-import { internalError, sendError } from '../server/http-errors';
+import { below, internalError, sendError } from '../server/http-errors';
 import type { GatewayConfig } from '../server/options';
 import { type PublishCaller, type PublishTarget, publishFromRequest } from './publish';
 
@@ -63,7 +63,7 @@ async function authenticate(req: Request, res: Response, config: GatewayConfig):
  */
 export function mountPublishApi(router: Router, target: PublishTarget, config: GatewayConfig): void {
   if (config.publishers === undefined) return;
-  router.post(`${config.path}/publish`, (req, res) => {
+  router.post(below(config.path, '/publish'), (req, res) => {
     const run = async (): Promise<void> => {
       const caller = await authenticate(req, res, config);
       if (caller !== undefined) await publishFromRequest(req, res, target, config, caller);

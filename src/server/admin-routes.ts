@@ -7,7 +7,7 @@ import { SseError } from '../protocol/errors';
 import { publishFromRequest } from '../publish-api/publish';
 import { adminCaller } from '../publish-api/router';
 import type { PublishOptions, SseEvent, SseStats } from '../types';
-import { internalError, sendError } from './http-errors';
+import { below, internalError, sendError } from './http-errors';
 import type { GatewayConfig } from './options';
 
 interface AdminTarget {
@@ -39,13 +39,13 @@ export function mountAdminRoutes(router: Router, gateway: AdminTarget, config: G
   if (admin === undefined) return;
   const allowed = adminGuard(config);
 
-  router.get(`${config.path}/stats`, async (req, res) => {
+  router.get(below(config.path, '/stats'), async (req, res) => {
     if (await allowed(req, res)) res.set('Cache-Control', 'no-store').json(gateway.stats());
   });
 
   // With `publishers` set, the publish API serves this route and falls back to `admin.authorize` itself.
   if (config.publishers !== undefined) return;
-  router.post(`${config.path}/publish`, async (req, res) => {
+  router.post(below(config.path, '/publish'), async (req, res) => {
     if (await allowed(req, res)) await publishFromRequest(req, res, gateway, config, adminCaller(admin));
   });
 }

@@ -37,7 +37,7 @@ import { Admission } from './admission';
 import { ChannelIndex } from './channel-index';
 import { Connection, type ConnectionHost } from './connection';
 import { startEventStream } from './event-stream';
-import { internalError, sendError } from './http-errors';
+import { below, internalError, sendError } from './http-errors';
 import { KeepAlive } from './keepalive';
 import { OBSERVE_EVENTS } from './observe';
 import { type GatewayConfig, parseOptions } from './options';
@@ -389,7 +389,7 @@ export function sseMiddleware<P extends Principal = Principal>(options: SseOptio
       });
     };
   router.get(path, guarded(handleStreamRequest));
-  router.post(`${path === '/' ? '' : path}${SUBSCRIPTIONS_PATH}`, guarded(handleSubscriptionChange));
+  router.post(below(path, SUBSCRIPTIONS_PATH), guarded(handleSubscriptionChange));
   if (gateway.config.health) mountHealthRoutes(router, path, gateway);
   if (gateway.config.admin) {
     mountAdminRoutes(router, gateway, gateway.config);

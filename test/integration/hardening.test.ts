@@ -229,3 +229,29 @@ describe('poison events', () => {
     ).toThrow(/must not exceed/);
   });
 });
+
+describe("path: '/'", () => {
+  test('every route below the stream path is one slash deep', async () => {
+    const { url } = await startGateway({
+      path: '/',
+      channels: ['logs'],
+      admin: { authorize: () => true },
+      publishers: { etl: { token: 'etl-token-0123456789abcdef', channels: ['logs:*'] } },
+    });
+    expect((await fetch(`${url}/health/live`)).status).toBe(200);
+    expect((await fetch(`${url}/stats`)).status).toBe(200);
+    expect((await fetch(`${url}/connections`)).status).toBe(200);
+    const published = await fetch(`${url}/publish`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer etl-token-0123456789abcdef', 'content-type': 'application/json' },
+      body: JSON.stringify({ channel: 'logs:a', data: 1 }),
+    });
+    expect(published.status).toBe(201);
+    const change = await fetch(`${url}/subscriptions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
+    expect(change.status).toBe(400);
+  });
+});
