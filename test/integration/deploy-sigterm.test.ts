@@ -66,19 +66,21 @@ test('SIGTERM one of two instances while publishing: every client moves over, no
   });
   const front = `http://127.0.0.1:${(balancer.address() as AddressInfo).port}`;
 
+  let ready = 0;
   const clients = Array.from({ length: 20 }, () => {
     const received: number[] = [];
     const source = new EventSource(`${front}/events?channels=logs:deploy`);
     source.addEventListener('logs', (e) => received.push((JSON.parse(e.data) as { data: number }).data));
+    // sse:ready comes once the instance's Redis subscription is in effect: from then on nothing is missed.
+    source.addEventListener('sse:ready', () => ready++);
     onCleanup(() => source.close());
     return received;
   });
-  await eventually(() => streamsTo.a.length === 20, 10_000, 'twenty streams on A');
+  await eventually(() => streamsTo.a.length === 20 && ready === 20, 10_000, 'twenty streams ready on A');
 
   const publisher = createRedisBus({ url: redis.url, prefix: 'deploy', logger: { warn: jest.fn(), error: jest.fn() } });
   onCleanup(() => publisher.close());
   await settled(publisher);
-  // The clients' streams are up once an event reaches them all.
   await publisher.publish('logs:deploy', -1);
   await eventually(() => clients.every((c) => c.length === 1), 10_000, 'the first event everywhere');
   let n = 0;
