@@ -8,10 +8,10 @@
  *
  * @param error - what the listener threw.
  */
-export function reportListenerError(error: unknown): void {
+export function reportListenerError(error: unknown, what = 'sse client: a listener threw'): void {
   const report = (globalThis as { reportError?: (error: unknown) => void }).reportError;
   if (typeof report === 'function') report(error);
-  else console.error('sse client: a listener threw', error);
+  else console.error(what, error);
 }
 
 /**

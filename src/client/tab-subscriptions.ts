@@ -3,6 +3,7 @@
  * grammar (the leader posts every event of the union once; each tab picks its own).
  */
 import { namespaceOf, patternKeysOf } from '../protocol/channels';
+import { reportListenerError } from './report';
 import type { ClientEvent, SseClientError, SubscriptionHandlers } from './types';
 
 /** One `subscribe()` call. */
@@ -28,9 +29,7 @@ export function call(fn: () => void): void {
   try {
     fn();
   } catch (error) {
-    const report = (globalThis as { reportError?: (error: unknown) => void }).reportError;
-    if (typeof report === 'function') report(error);
-    else console.error('sse client: a listener threw', error);
+    reportListenerError(error);
   }
 }
 

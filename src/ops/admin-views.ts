@@ -7,7 +7,7 @@ import type { Router } from 'express';
 import type { AdminGuard } from '../server/admin-routes';
 import type { ChannelIndex } from '../server/channel-index';
 import type { Connection } from '../server/connection';
-import { below } from '../server/http-errors';
+import { below } from '../server/paths';
 
 /** What the views read. */
 export interface AdminViewSource {

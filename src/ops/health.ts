@@ -4,7 +4,7 @@
  * not closing, bus connected). Neither reveals counts, channels or users.
  */
 import type { Request, Response, Router } from 'express';
-import { below } from '../server/http-errors';
+import { below } from '../server/paths';
 
 /** What readiness reads. */
 export interface ReadinessSource {

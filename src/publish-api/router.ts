@@ -5,8 +5,9 @@
  */
 import type { Request, Response, Router } from 'express';
 import { SseError } from '../protocol/errors';
-import { below, internalError, sendError } from '../server/http-errors';
+import { internalError, sendError } from '../server/http-errors';
 import type { GatewayConfig } from '../server/options';
+import { below } from '../server/paths';
 import { type PublishCaller, type PublishTarget, publishFromRequest } from './publish';
 
 /** The caller the `admin` option admits: any channel of the gateway, `admin.maxBodyBytes`. */

@@ -4,6 +4,7 @@
  * and when renders are told. Hooks only read snapshots through `useSyncExternalStore`, so StrictMode's
  * double effects and abandoned concurrent renders cannot open a second stream or deliver an event twice.
  */
+import { reportListenerError } from '../client/report';
 import type { ClientEvent, ClientStatus, SseClient, SseClientError } from '../client/types';
 import { EMPTY_SNAPSHOT, Entry, type EntrySnapshot } from './entry';
 import type { SubscriptionSpec, TransformRef } from './options';
@@ -29,12 +30,6 @@ export interface StoreConfig {
 interface ChannelRef {
   readonly entries: Set<Entry>;
   readonly off: () => void;
-}
-
-function reportError(error: unknown): void {
-  const report = (globalThis as { reportError?: (error: unknown) => void }).reportError;
-  if (typeof report === 'function') report(error);
-  else console.error('sse react: a transform threw', error);
 }
 
 const IDLE: SSEStatus = Object.freeze({ connectionStatus: 'idle', isConnected: false, error: undefined });
@@ -258,7 +253,7 @@ export class SseStore {
     try {
       return entry.receive(event);
     } catch (error) {
-      reportError(error);
+      reportListenerError(error, 'sse react: a transform threw');
       return false;
     }
   }

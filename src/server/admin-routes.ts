@@ -7,8 +7,9 @@ import { SseError } from '../protocol/errors';
 import { publishFromRequest } from '../publish-api/publish';
 import { adminCaller } from '../publish-api/router';
 import type { PublishOptions, SseEvent, SseStats } from '../types';
-import { below, internalError, sendError } from './http-errors';
+import { internalError, sendError } from './http-errors';
 import type { GatewayConfig } from './options';
+import { below } from './paths';
 
 interface AdminTarget {
   publish(channel: string, data: unknown, options?: Omit<PublishOptions, 'bus'>): Promise<SseEvent>;

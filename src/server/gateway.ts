@@ -37,10 +37,11 @@ import { Admission } from './admission';
 import { ChannelIndex } from './channel-index';
 import { Connection, type ConnectionHost } from './connection';
 import { startEventStream } from './event-stream';
-import { below, internalError, sendError } from './http-errors';
+import { internalError, sendError } from './http-errors';
 import { KeepAlive } from './keepalive';
 import { OBSERVE_EVENTS } from './observe';
 import { type GatewayConfig, parseOptions } from './options';
+import { below } from './paths';
 import { type ReplaySource, startStream } from './replay';
 import { handleStreamRequest } from './stream-route';
 import { WriteBatch } from './stream-writer';
@@ -181,26 +182,28 @@ export class Gateway implements ConnectionHost, ReplaySource {
     this.counters.events++;
     this.batch.noteEvent();
     this.eventObserver?.(event);
-    let encoded: EncodedFrame | undefined;
-    let tooLarge = false;
+    // Encoded (and its size checked) once, when the first subscriber is found; `null`: too large for any stream.
+    let encoded: EncodedFrame | null | undefined;
     this.index.forEachSubscriber(event.channel, (connection) => {
-      if (tooLarge) return;
-      encoded ??= encodeEvent(event);
-      if (encoded.frame.length > this.config.limits.maxEventBytes) {
-        tooLarge = true;
-        this.oversized(event, encoded);
-      } else connection.offer(event, encoded);
+      encoded ??= this.encodeForStreams(event);
+      if (encoded !== null) connection.offer(event, encoded);
     });
   }
 
-  /** An event too large for any stream, from another publisher: dropped, counted, reported once per channel. */
-  private oversized(event: SseEvent, encoded: EncodedFrame): void {
+  /**
+   * The frame of `event`, or `null` when it exceeds `limits.maxEventBytes` (from another publisher): then it
+   * is dropped, counted, and reported once per channel.
+   */
+  private encodeForStreams(event: SseEvent): EncodedFrame | null {
+    const encoded = encodeEvent(event);
+    if (encoded.frame.length <= this.config.limits.maxEventBytes) return encoded;
     this.counters.oversized++;
-    if (this.oversizedChannels.size >= 100 || this.oversizedChannels.has(event.channel)) return;
+    if (this.oversizedChannels.size >= 100 || this.oversizedChannels.has(event.channel)) return null;
     this.oversizedChannels.add(event.channel);
     this.logger.warn(
       `sse-gateway: dropped event ${event.id} on ${event.channel}: ${encoded.frame.length} bytes exceed limits.maxEventBytes (${this.config.limits.maxEventBytes}); no stream receives it.`,
     );
+    return null;
   }
 
   /** Open a stream that passed every check: headers, `retry:`, `sse:ready`, then the replay if asked. */

@@ -26,11 +26,3 @@ export function sendError(res: Response, error: SseError, retryAfterSeconds?: nu
 export function internalError(): SseError {
   return new SseError('ERR_SSE_CALLBACK_FAILED', 'Internal error.', 500);
 }
-
-/**
- * The route `sub` below the stream path: `/events` + `/publish` → `/events/publish`, and `/` + `/publish` →
- * `/publish` (not `//publish`).
- */
-export function below(path: string, sub: string): string {
-  return `${path === '/' ? '' : path}${sub}`;
-}
