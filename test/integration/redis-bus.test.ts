@@ -1,11 +1,11 @@
 /**
  * The Redis bus across instances and through failures, against a real redis-server.
  */
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import { createRedisBus } from '../../src/bus/redis';
 import type { Bus, Logger, SseEvent } from '../../src/types';
 import { collect, settled, until } from '../helpers/bus';
 import { type RedisServer, startRedisServer } from '../helpers/redis-server';
+import { startTcpProxy } from '../helpers/tcp-proxy';
 
 let server: RedisServer;
 let buses: Bus[] = [];
@@ -249,53 +249,9 @@ describe.each([
     );
   });
 
-  /**
-   * A TCP proxy in front of Redis that can silently stop forwarding the subscriber connection (the one
-   * that sent SUBSCRIBE) while keeping both sockets open, as a NAT or load balancer dropping state does.
-   */
-  async function blackholeProxy(port: number): Promise<{ url: string; blackhole(): void; close(): Promise<void> }> {
-    const pairs = new Set<{ client: Socket; upstream: Socket; subscriber: boolean; dead: boolean }>();
-    const proxy: Server = createServer((client) => {
-      const upstream = connect(port, '127.0.0.1');
-      const pair = { client, upstream, subscriber: false, dead: false };
-      pairs.add(pair);
-      client.on('data', (chunk) => {
-        if (/subscribe/i.test(chunk.toString())) pair.subscriber = true;
-        if (!pair.dead) upstream.write(chunk);
-      });
-      upstream.on('data', (chunk) => {
-        if (!pair.dead) client.write(chunk);
-      });
-      const end = () => {
-        pairs.delete(pair);
-        client.destroy();
-        upstream.destroy();
-      };
-      for (const socket of [client, upstream]) {
-        socket.on('close', end);
-        socket.on('error', end);
-      }
-    });
-    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-    const address = proxy.address();
-    return {
-      url: `redis://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`,
-      blackhole() {
-        for (const pair of pairs) if (pair.subscriber) pair.dead = true;
-      },
-      close: () =>
-        new Promise<void>((resolve) => {
-          for (const pair of pairs) {
-            pair.client.destroy();
-            pair.upstream.destroy();
-          }
-          proxy.close(() => resolve());
-        }),
-    };
-  }
-
   test('the watchdog detects a silently dead subscriber link, reconnects it and fetches what was missed', async () => {
-    const proxy = await blackholeProxy(server.port);
+    // The proxy stops forwarding B's subscriber link but keeps its sockets open, as a NAT dropping state does.
+    const proxy = await startTcpProxy(server.port);
     try {
       const prefix = `wd${++prefixes}`;
       const logger = quiet();
@@ -307,7 +263,7 @@ describe.each([
       const onB = collect(b);
       const before = await a.publish('wd:x', 'before');
       await onB.find((e) => e.id === before.id);
-      proxy.blackhole();
+      expect(proxy.blackhole('subscriber')).toBe(1);
       const lost = [];
       for (let i = 0; i < 5; i++) lost.push(await a.publish('wd:x', i));
       const received = await onB.count(6, 5000);
