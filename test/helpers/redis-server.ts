@@ -135,3 +135,40 @@ export async function startRedisServer(extraArgs: string[] = [], fixedPort?: num
     },
   };
 }
+
+/**
+ * One redis-server for the enclosing file or `describe`: started in `beforeAll`, stopped in `afterAll`. The
+ * returned object stands for it (use it inside tests and hooks, once `beforeAll` has run).
+ *
+ * @param extraArgs - more `redis-server` arguments, as for {@link startRedisServer}.
+ * @example
+ * const server = redisServerForSuite();
+ * test('…', async () => {
+ *   const bus = redisBus({ url: server.url });
+ * });
+ */
+export function redisServerForSuite(extraArgs: string[] = []): RedisServer {
+  let started: RedisServer | undefined;
+  beforeAll(async () => {
+    started = await startRedisServer(extraArgs);
+  });
+  afterAll(async () => {
+    await started?.stop();
+  });
+  const current = (): RedisServer => {
+    if (started === undefined)
+      throw new Error('redisServerForSuite(): the server starts in beforeAll; use it in a test');
+    return started;
+  };
+  return {
+    get url() {
+      return current().url;
+    },
+    get port() {
+      return current().port;
+    },
+    stop: () => current().stop(),
+    restart: (downMs) => current().restart(downMs),
+    cli: (...args) => current().cli(...args),
+  };
+}
