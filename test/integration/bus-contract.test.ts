@@ -8,7 +8,7 @@ import { createRedisBus } from '../../src/bus/redis';
 import { parseEventId } from '../../src/protocol/event-id';
 import type { Bus, ReplayQuery } from '../../src/types';
 import { collect, settled } from '../helpers/bus';
-import { type RedisServer, startRedisServer } from '../helpers/redis-server';
+import { redisServerForSuite } from '../helpers/redis-server';
 
 interface BusSetup {
   /** A new bus; buses created in one test share their history (same memory bus or same Redis prefix). */
@@ -284,37 +284,24 @@ busContract('memory', () => {
 });
 
 describe('with a real redis-server', () => {
-  let server: RedisServer;
+  const server = redisServerForSuite();
   let test = 0;
-  beforeAll(async () => {
-    server = await startRedisServer();
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
 
-  busContract('redis', () => {
-    const prefix = `contract${++test}`;
-    return {
-      routesByInterest: true,
-      async create(history) {
-        const bus = createRedisBus({ url: server.url, prefix, ...(history ? { history } : {}) });
-        await settled(bus);
-        return bus;
-      },
-    };
-  });
-
-  // SPUBLISH/SSUBSCRIBE, the default on a Cluster, on a standalone Redis 7.
-  busContract('redis, sharded pub/sub', () => {
-    const prefix = `contract${++test}`;
-    return {
-      routesByInterest: true,
-      async create(history) {
-        const bus = createRedisBus({ url: server.url, prefix, sharded: true, ...(history ? { history } : {}) });
-        await settled(bus);
-        return bus;
-      },
-    };
-  });
+  // Sharded: SPUBLISH/SSUBSCRIBE, the default on a Cluster, on a standalone Redis 7.
+  for (const [name, sharded] of [
+    ['redis', false],
+    ['redis, sharded pub/sub', true],
+  ] as const) {
+    busContract(name, () => {
+      const prefix = `contract${++test}`;
+      return {
+        routesByInterest: true,
+        async create(history) {
+          const bus = createRedisBus({ url: server.url, prefix, sharded, ...(history ? { history } : {}) });
+          await settled(bus);
+          return bus;
+        },
+      };
+    });
+  }
 });
