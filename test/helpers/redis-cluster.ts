@@ -75,3 +75,36 @@ export async function startRedisCluster(masters: number, replicas = 0): Promise<
     },
   };
 }
+
+/**
+ * One local Redis Cluster for the enclosing file or `describe`: started in `beforeAll` (allowed `timeoutMs`),
+ * stopped in `afterAll`. The returned object stands for it once `beforeAll` has run.
+ *
+ * @example
+ * const local = redisClusterForSuite(3);
+ * test('…', () => redisBus({ redis: local.client, prefix: 'cl' }));
+ */
+export function redisClusterForSuite(masters: number, replicas = 0, timeoutMs = 40_000): RedisCluster {
+  let started: RedisCluster | undefined;
+  beforeAll(async () => {
+    started = await startRedisCluster(masters, replicas);
+  }, timeoutMs);
+  afterAll(async () => {
+    await started?.stop();
+  });
+  const current = (): RedisCluster => {
+    if (started === undefined)
+      throw new Error('redisClusterForSuite(): the cluster starts in beforeAll; use it in a test');
+    return started;
+  };
+  return {
+    get nodes() {
+      return current().nodes;
+    },
+    get client() {
+      return current().client;
+    },
+    node: (key) => current().node(key),
+    stop: () => current().stop(),
+  };
+}
