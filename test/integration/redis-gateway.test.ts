@@ -1,10 +1,9 @@
 /**
  * Two gateways, each on its own Redis bus, as two instances of a BFF behind a load balancer.
  */
-import type { Request } from 'express';
 import type { SseOptions } from '../../src/types';
 import { settled } from '../helpers/bus';
-import { closeAll } from '../helpers/gateway';
+import { byHeader, closeAll } from '../helpers/gateway';
 import { type RedisInstance, startRedisInstance } from '../helpers/redis-bus';
 import { redisServerForSuite } from '../helpers/redis-server';
 import { dataEvents, type SseStream } from '../helpers/sse-client';
@@ -12,11 +11,6 @@ import { dataEvents, type SseStream } from '../helpers/sse-client';
 const server = redisServerForSuite();
 let prefixes = 0;
 afterEach(closeAll);
-
-const byHeader = (req: Request) => {
-  const id = req.get('x-user');
-  return id ? { id } : null;
-};
 
 /** Two instances sharing one Redis history (same prefix), each with its own bus and gateway. */
 async function twoInstances(options: Omit<SseOptions, 'bus'>): Promise<[RedisInstance, RedisInstance]> {
