@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import type { Cluster } from 'ioredis';
 import { type RedisServer, startRedisServer } from './redis-server';
+import { forSuite } from './suite';
 
 /** A local Redis Cluster of cluster-enabled redis-server processes, and an ioredis Cluster client on it. */
 export interface RedisCluster {
@@ -85,18 +86,12 @@ export async function startRedisCluster(masters: number, replicas = 0): Promise<
  * test('…', () => redisBus({ redis: local.client, prefix: 'cl' }));
  */
 export function redisClusterForSuite(masters: number, replicas = 0, timeoutMs = 40_000): RedisCluster {
-  let started: RedisCluster | undefined;
-  beforeAll(async () => {
-    started = await startRedisCluster(masters, replicas);
-  }, timeoutMs);
-  afterAll(async () => {
-    await started?.stop();
-  });
-  const current = (): RedisCluster => {
-    if (started === undefined)
-      throw new Error('redisClusterForSuite(): the cluster starts in beforeAll; use it in a test');
-    return started;
-  };
+  const current = forSuite(
+    'Redis Cluster',
+    () => startRedisCluster(masters, replicas),
+    (cluster) => cluster.stop(),
+    timeoutMs,
+  );
   return {
     get nodes() {
       return current().nodes;

@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { forSuite } from './suite';
 
 /** A throwaway redis-server on a free loopback port, without persistence. */
 export interface RedisServer {
@@ -148,18 +149,11 @@ export async function startRedisServer(extraArgs: string[] = [], fixedPort?: num
  * });
  */
 export function redisServerForSuite(extraArgs: string[] = []): RedisServer {
-  let started: RedisServer | undefined;
-  beforeAll(async () => {
-    started = await startRedisServer(extraArgs);
-  });
-  afterAll(async () => {
-    await started?.stop();
-  });
-  const current = (): RedisServer => {
-    if (started === undefined)
-      throw new Error('redisServerForSuite(): the server starts in beforeAll; use it in a test');
-    return started;
-  };
+  const current = forSuite(
+    'redis-server',
+    () => startRedisServer(extraArgs),
+    (server) => server.stop(),
+  );
   return {
     get url() {
       return current().url;
