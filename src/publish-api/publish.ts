@@ -8,8 +8,8 @@ import { matchChannel, namespaceOf, type Topic } from '../protocol/channels';
 import { SseError } from '../protocol/errors';
 import { sendError } from '../server/http-errors';
 import type { GatewayConfig } from '../server/options';
+import { readJsonBody } from '../server/read-json';
 import type { PublishOptions, SseEvent } from '../types';
-import { readJsonBody } from './read-json';
 
 /** Most events in one batch. */
 export const MAX_BATCH_EVENTS = 100;

@@ -18,12 +18,12 @@ import {
   type SubscribedPayload,
   type SubscriptionChangeResponse,
 } from '../protocol/wire';
-import { readJsonBody } from '../publish-api/read-json';
 import type { Principal, SubscriptionSignal } from '../types';
 import { ANONYMOUS, resolvePrincipal } from './access';
 import type { Connection } from './connection';
 import type { Gateway } from './gateway';
 import { sendError } from './http-errors';
+import { readJsonBody } from './read-json';
 import { confirmWatches, replayInto } from './replay';
 import { closingError } from './stream-route';
 import { tooManyChannels } from './topics';

@@ -76,6 +76,24 @@ export function collect(bus: Bus): Collector {
 }
 
 /**
+ * Watch `topic` on `listener`, wait until it and `others` are connected and subscribed, then collect what
+ * `listener` receives from there on (the set-up of a publisher-and-listener test).
+ *
+ * @example
+ * const onB = await watchAndCollect(b, 'logs:*', [a]);
+ */
+export async function watchAndCollect(
+  listener: Bus,
+  topic: string,
+  others: readonly Bus[] = [],
+  timeoutMs = 5000,
+): Promise<Collector> {
+  listener.watch(topic);
+  await Promise.all([listener, ...others].map((bus) => settled(bus, timeoutMs)));
+  return collect(listener);
+}
+
+/**
  * A custom Bus, as a user might write one: the core methods of a memory bus (no signals), with `replay`
  * replaced when `override` gives one (it receives the memory bus to delegate to).
  */

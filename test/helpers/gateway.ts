@@ -1,5 +1,5 @@
 import express from 'express';
-import type { SseGateway, SseOptions } from '../../src';
+import type { Principal, SseGateway, SseOptions } from '../../src';
 import { createMemoryBus, sseMiddleware } from '../../src';
 import { startServer, type TestServer } from './server';
 import { type OpenOptions, openStream, type SseStream } from './sse-client';
@@ -61,6 +61,12 @@ export async function startGateway(options: SseOptions, harness: HarnessOptions 
       return stream;
     },
   };
+}
+
+/** `authentication` that takes the principal id from the `x-user` header (none: anonymous, so 401). */
+export function byHeader(req: express.Request): Principal | null {
+  const id = req.get('x-user');
+  return id ? { id } : null;
 }
 
 /** A logger that records instead of printing. */

@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import type { Cluster } from 'ioredis';
 import { type RedisServer, startRedisServer } from './redis-server';
+import { forSuite } from './suite';
 
 /** A local Redis Cluster of cluster-enabled redis-server processes, and an ioredis Cluster client on it. */
 export interface RedisCluster {
@@ -73,5 +74,32 @@ export async function startRedisCluster(masters: number, replicas = 0): Promise<
       client.disconnect();
       await Promise.all(nodes.map((node) => node.stop()));
     },
+  };
+}
+
+/**
+ * One local Redis Cluster for the enclosing file or `describe`: started in `beforeAll` (allowed `timeoutMs`),
+ * stopped in `afterAll`. The returned object stands for it once `beforeAll` has run.
+ *
+ * @example
+ * const local = redisClusterForSuite(3);
+ * test('…', () => redisBus({ redis: local.client, prefix: 'cl' }));
+ */
+export function redisClusterForSuite(masters: number, replicas = 0, timeoutMs = 40_000): RedisCluster {
+  const current = forSuite(
+    'Redis Cluster',
+    () => startRedisCluster(masters, replicas),
+    (cluster) => cluster.stop(),
+    timeoutMs,
+  );
+  return {
+    get nodes() {
+      return current().nodes;
+    },
+    get client() {
+      return current().client;
+    },
+    node: (key) => current().node(key),
+    stop: () => current().stop(),
   };
 }

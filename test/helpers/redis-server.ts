@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { forSuite } from './suite';
 
 /** A throwaway redis-server on a free loopback port, without persistence. */
 export interface RedisServer {
@@ -133,5 +134,35 @@ export async function startRedisServer(extraArgs: string[] = [], fixedPort?: num
         });
       });
     },
+  };
+}
+
+/**
+ * One redis-server for the enclosing file or `describe`: started in `beforeAll`, stopped in `afterAll`. The
+ * returned object stands for it (use it inside tests and hooks, once `beforeAll` has run).
+ *
+ * @param extraArgs - more `redis-server` arguments, as for {@link startRedisServer}.
+ * @example
+ * const server = redisServerForSuite();
+ * test('…', async () => {
+ *   const bus = redisBus({ url: server.url });
+ * });
+ */
+export function redisServerForSuite(extraArgs: string[] = []): RedisServer {
+  const current = forSuite(
+    'redis-server',
+    () => startRedisServer(extraArgs),
+    (server) => server.stop(),
+  );
+  return {
+    get url() {
+      return current().url;
+    },
+    get port() {
+      return current().port;
+    },
+    stop: () => current().stop(),
+    restart: (downMs) => current().restart(downMs),
+    cli: (...args) => current().cli(...args),
   };
 }

@@ -46,6 +46,8 @@ export interface FakeUpstream {
   writeRaw(chunk: string | Buffer): void;
   /** End every open stream from the server side (an upstream closing mid-stream). */
   endStreams(): void;
+  /** Put {@link FakeUpstream.mode} back to what {@link startUpstream} was given (after a test changed it). */
+  resetMode(): void;
   /** Resolve when `predicate` holds; checked whenever a stream opens or closes or a request arrives. */
   waitFor(predicate: (upstream: FakeUpstream) => boolean, timeoutMs?: number, what?: string): Promise<void>;
   /** Stop listening and destroy every socket. The port stays reserved in this object for `restart()`. */
@@ -70,7 +72,7 @@ export function frame(event: UpstreamEventInput): string {
 
 /** Start a fake SSE upstream on a free loopback port. */
 export async function startUpstream(initial: Partial<UpstreamMode> = {}): Promise<FakeUpstream> {
-  const mode: UpstreamMode = {
+  const initialMode: UpstreamMode = {
     status: 200,
     contentType: 'text/event-stream',
     gzip: false,
@@ -78,6 +80,7 @@ export async function startUpstream(initial: Partial<UpstreamMode> = {}): Promis
     replay: true,
     ...initial,
   };
+  const mode: UpstreamMode = { ...initialMode };
   const changes = new EventEmitter();
   changes.setMaxListeners(0);
   const streams = new Set<OpenStream>();
@@ -174,6 +177,9 @@ export async function startUpstream(initial: Partial<UpstreamMode> = {}): Promis
         if (stream.gzip === undefined) stream.res.end();
         else stream.gzip.end();
       }
+    },
+    resetMode() {
+      Object.assign(mode, initialMode);
     },
     waitFor(predicate, timeoutMs = 5000, what = 'a condition on the upstream') {
       return new Promise((resolve, reject) => {

@@ -1,17 +1,12 @@
-import type { Request } from 'express';
 import request from 'supertest';
 import type { Principal, SseEvent } from '../../src';
 import { createMemoryBus } from '../../src';
 import { customBus } from '../helpers/bus';
-import { closeAll, eventually, startGateway } from '../helpers/gateway';
+import { byHeader, closeAll, eventually, startGateway } from '../helpers/gateway';
 import { dataEvents } from '../helpers/sse-client';
 
 afterEach(closeAll);
 
-const byHeader = (req: Request): Principal | null => {
-  const id = req.get('x-user');
-  return id ? { id } : null;
-};
 const as = (id: string) => ({ headers: { 'x-user': id } });
 
 describe('per-event filter', () => {

@@ -7,8 +7,8 @@ import { createMemoryBus } from '../../src/bus/memory-bus';
 import { createRedisBus } from '../../src/bus/redis';
 import { parseEventId } from '../../src/protocol/event-id';
 import type { Bus, ReplayQuery } from '../../src/types';
-import { collect, settled } from '../helpers/bus';
-import { type RedisServer, startRedisServer } from '../helpers/redis-server';
+import { collect, settled, watchAndCollect } from '../helpers/bus';
+import { redisServerForSuite } from '../helpers/redis-server';
 
 interface BusSetup {
   /** A new bus; buses created in one test share their history (same memory bus or same Redis prefix). */
@@ -75,9 +75,7 @@ function busContract(name: string, setup: () => BusSetup): void {
     test('an idempotencyKey makes a retried publish (from any instance) a no-op: same id, delivered once', async () => {
       const bus = await make();
       const other = await make();
-      bus.watch('jobs:*');
-      await settled(bus);
-      const received = collect(bus);
+      const received = await watchAndCollect(bus, 'jobs:*');
       const first = await bus.publish('jobs:j1', { step: 1 }, { idempotencyKey: 'j1:step1' });
       const retried = await other.publish('jobs:j1', { step: 1 }, { idempotencyKey: 'j1:step1' });
       expect(retried).toMatchObject({ id: first.id, channel: 'jobs:j1', time: first.time, data: { step: 1 } });
@@ -114,9 +112,7 @@ function busContract(name: string, setup: () => BusSetup): void {
 
     test('listeners get every event once, in publish order, with strictly increasing ids in one epoch', async () => {
       const bus = await make();
-      bus.watch('feed:*');
-      await settled(bus);
-      const received = collect(bus);
+      const received = await watchAndCollect(bus, 'feed:*');
       const published = await Promise.all(
         Array.from({ length: 30 }, (_, i) =>
           bus.publish(`feed:${i % 3}`, { i }, i % 5 === 0 ? { users: ['u'] } : undefined),
@@ -138,9 +134,7 @@ function busContract(name: string, setup: () => BusSetup): void {
     test('a second bus on the same history sees the same sequence', async () => {
       const a = await make();
       const b = await make();
-      b.watch('shared:x');
-      await settled(b);
-      const received = collect(b);
+      const received = await watchAndCollect(b, 'shared:x');
       const first = await a.publish('shared:x', 1);
       const second = await b.publish('shared:x', 2);
       expect(parseEventId(second.id)?.seq).toBe((parseEventId(first.id)?.seq ?? 0) + 1);
@@ -261,9 +255,7 @@ function busContract(name: string, setup: () => BusSetup): void {
 
     test('status() names the kind and reports the head', async () => {
       const bus = await make();
-      bus.watch('s:a');
-      await settled(bus);
-      const received = collect(bus);
+      const received = await watchAndCollect(bus, 's:a');
       const event = await bus.publish('s:a', 1);
       await received.find((e) => e.id === event.id);
       expect(bus.status()).toMatchObject({ kind: expect.any(String), connected: true, head: event.id });
@@ -284,37 +276,24 @@ busContract('memory', () => {
 });
 
 describe('with a real redis-server', () => {
-  let server: RedisServer;
+  const server = redisServerForSuite();
   let test = 0;
-  beforeAll(async () => {
-    server = await startRedisServer();
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
 
-  busContract('redis', () => {
-    const prefix = `contract${++test}`;
-    return {
-      routesByInterest: true,
-      async create(history) {
-        const bus = createRedisBus({ url: server.url, prefix, ...(history ? { history } : {}) });
-        await settled(bus);
-        return bus;
-      },
-    };
-  });
-
-  // SPUBLISH/SSUBSCRIBE, the default on a Cluster, on a standalone Redis 7.
-  busContract('redis, sharded pub/sub', () => {
-    const prefix = `contract${++test}`;
-    return {
-      routesByInterest: true,
-      async create(history) {
-        const bus = createRedisBus({ url: server.url, prefix, sharded: true, ...(history ? { history } : {}) });
-        await settled(bus);
-        return bus;
-      },
-    };
-  });
+  // Sharded: SPUBLISH/SSUBSCRIBE, the default on a Cluster, on a standalone Redis 7.
+  for (const [name, sharded] of [
+    ['redis', false],
+    ['redis, sharded pub/sub', true],
+  ] as const) {
+    busContract(name, () => {
+      const prefix = `contract${++test}`;
+      return {
+        routesByInterest: true,
+        async create(history) {
+          const bus = createRedisBus({ url: server.url, prefix, sharded, ...(history ? { history } : {}) });
+          await settled(bus);
+          return bus;
+        },
+      };
+    });
+  }
 });

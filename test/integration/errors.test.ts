@@ -2,7 +2,7 @@ import type { Request } from 'express';
 import express from 'express';
 import request from 'supertest';
 import { sseMiddleware } from '../../src';
-import { closeAll, eventually, onCleanup, recordingLogger, startGateway } from '../helpers/gateway';
+import { byHeader, closeAll, eventually, onCleanup, recordingLogger, startGateway } from '../helpers/gateway';
 import { startServer } from '../helpers/server';
 import { openStream, type SseStream } from '../helpers/sse-client';
 
@@ -15,11 +15,6 @@ interface ErrorBody {
 function errorOf(stream: SseStream): ErrorBody['error'] {
   return (stream.body as ErrorBody).error;
 }
-
-const byHeader = (req: Request) => {
-  const id = req.get('x-user');
-  return id ? { id } : null;
-};
 
 describe('errors are JSON answers before any stream byte', () => {
   it.each([

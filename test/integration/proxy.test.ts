@@ -99,13 +99,7 @@ beforeAll(async () => {
 
 afterEach(async () => {
   for (const stream of streams.splice(0)) stream.close();
-  Object.assign(upstream.mode, {
-    status: 200,
-    contentType: 'text/event-stream',
-    gzip: false,
-    hang: false,
-    replay: true,
-  });
+  upstream.resetMode();
   upstream.endStreams();
   await upstream.waitFor((u) => u.open === 0, 2000, 'no open upstream streams after the test');
 });

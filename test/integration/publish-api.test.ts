@@ -5,10 +5,10 @@
 import express from 'express';
 import express4 from 'express4';
 import request from 'supertest';
-import { createRedisBus } from '../../src/bus/redis';
 import type { SseOptions } from '../../src/types';
-import { closeAll, eventually, onCleanup, recordingLogger, startGateway } from '../helpers/gateway';
-import { type RedisServer, startRedisServer } from '../helpers/redis-server';
+import { closeAll, eventually, recordingLogger, startGateway } from '../helpers/gateway';
+import { startRedisInstance } from '../helpers/redis-bus';
+import { redisServerForSuite } from '../helpers/redis-server';
 import { dataEvents } from '../helpers/sse-client';
 
 afterEach(closeAll);
@@ -327,25 +327,13 @@ describe('logs never carry a token', () => {
 });
 
 describe('on Redis', () => {
-  let redis: RedisServer;
-  beforeAll(async () => {
-    redis = await startRedisServer();
-  });
-  afterAll(async () => {
-    await redis?.stop();
-  });
+  const redis = redisServerForSuite();
 
   it('an idempotency key publishes once across two instances, and a stopped Redis answers 503', async () => {
-    const buses = [
-      createRedisBus({ url: redis.url, logger: recordingLogger() }),
-      createRedisBus({ url: redis.url, logger: recordingLogger() }),
-    ];
-    onCleanup(() => Promise.all(buses.map((bus) => bus.close())).then(() => undefined));
     const [a, b] = await Promise.all(
-      buses.map((bus) => startGateway({ ...options({ logger: recordingLogger() }), bus })),
+      [1, 2].map(() => startRedisInstance({ url: redis.url }, options({ logger: recordingLogger() }))),
     );
     if (a === undefined || b === undefined) throw new Error('two gateways expected');
-    await eventually(() => buses.every((bus) => bus.status().connected), 5000, 'both buses connected');
     const stream = await b.open('channels=logs:*');
     const body = { channel: 'logs:ws1', data: 'once', idempotencyKey: 'etl:run-1:line-1' };
     const first = await post(a.url, ETL, body).expect(201);
@@ -355,7 +343,7 @@ describe('on Redis', () => {
     expect(dataEvents(await stream.take(2)).map((e) => e.data)).toEqual(['once', 'next']);
 
     await redis.stop();
-    await eventually(() => !buses[0]?.status().connected, 5000, 'bus 0 disconnected');
+    await eventually(() => !a.bus.status().connected, 5000, 'bus a disconnected');
     const down = await post(a.url, ETL, { channel: 'logs:ws1', data: 'lost' }).expect(503);
     expect(down.body.error.code).toBe('ERR_SSE_BUS_UNAVAILABLE');
   });

@@ -1,27 +1,17 @@
 /**
  * The Redis bus across instances and through failures, against a real redis-server.
  */
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import { createRedisBus } from '../../src/bus/redis';
-import type { Bus, Logger, SseEvent } from '../../src/types';
-import { collect, settled, until } from '../helpers/bus';
-import { type RedisServer, startRedisServer } from '../helpers/redis-server';
+import type { Bus, SseEvent } from '../../src/types';
+import { collect, settled, until, watchAndCollect } from '../helpers/bus';
+import { closeAll, recordingLogger } from '../helpers/gateway';
+import { redisBus } from '../helpers/redis-bus';
+import { redisServerForSuite, startRedisServer } from '../helpers/redis-server';
+import { startTcpProxy } from '../helpers/tcp-proxy';
 
-let server: RedisServer;
-let buses: Bus[] = [];
+const server = redisServerForSuite();
 let prefixes = 0;
-const quiet = (): Logger & { warn: jest.Mock; error: jest.Mock } => ({ warn: jest.fn(), error: jest.fn() });
-
-beforeAll(async () => {
-  server = await startRedisServer();
-});
-afterAll(async () => {
-  await server?.stop();
-});
-afterEach(async () => {
-  await Promise.all(buses.map((bus) => bus.close()));
-  buses = [];
-});
+afterEach(closeAll);
 
 /** Classic or sharded pub/sub: every test below runs in both modes. */
 let sharded = false;
@@ -32,11 +22,7 @@ function instances(
   options: { history?: { size: number }; watchdogMs?: number; publishTimeoutMs?: number } = {},
 ): Bus[] {
   const prefix = `it${++prefixes}`;
-  const made = Array.from({ length: count }, () =>
-    createRedisBus({ url: server.url, prefix, logger: quiet(), sharded, ...options }),
-  );
-  buses.push(...made);
-  return made;
+  return Array.from({ length: count }, () => redisBus({ url: server.url, prefix, sharded, ...options }));
 }
 
 function expectExactlyOnceInOrder(received: readonly SseEvent[], published: readonly SseEvent[]): void {
@@ -79,9 +65,7 @@ describe.each([
 
   test('cross-instance: published on A, received on B, in order per channel, with the same ids', async () => {
     const [a, b] = instances(2) as [Bus, Bus];
-    b.watch('orders:*');
-    await Promise.all([settled(a), settled(b)]);
-    const onB = collect(b);
+    const onB = await watchAndCollect(b, 'orders:*', [a]);
     const published: SseEvent[] = [];
     for (let i = 0; i < 50; i++)
       published.push(await a.publish(`orders:o${i % 4}`, { i }, i === 7 ? { users: ['u7'] } : undefined));
@@ -97,9 +81,7 @@ describe.each([
 
   test('concurrent publishers on two instances share one sequence', async () => {
     const [a, b, c] = instances(3) as [Bus, Bus, Bus];
-    c.watch('mix:*');
-    await Promise.all([settled(a), settled(b), settled(c)]);
-    const onC = collect(c);
+    const onC = await watchAndCollect(c, 'mix:*', [a, b]);
     const published = await Promise.all(
       Array.from({ length: 100 }, (_, i) => (i % 2 ? a : b).publish(`mix:${i % 2 ? 'a' : 'b'}`, i)),
     );
@@ -111,9 +93,7 @@ describe.each([
 
   test('the subscriber link killed (CLIENT KILL TYPE pubsub): recovery from history with no loss', async () => {
     const [a, b] = instances(2) as [Bus, Bus];
-    b.watch('k:*');
-    await Promise.all([settled(a), settled(b)]);
-    const onB = collect(b);
+    const onB = await watchAndCollect(b, 'k:*', [a]);
     const published: SseEvent[] = [];
     for (let i = 0; i < 20; i++) published.push(await a.publish('k:a', i));
     await onB.count(20);
@@ -193,10 +173,9 @@ describe.each([
   test('publish while Redis is down rejects with ERR_SSE_BUS_UNAVAILABLE within a couple of seconds', async () => {
     const own = await startRedisServer();
     try {
-      const logger = quiet();
+      const logger = recordingLogger();
       // Publishes are held up to publishTimeoutMs while Redis is unreachable (issue 12 item 11).
-      const bus = createRedisBus({ url: own.url, logger, publishTimeoutMs: 50 });
-      buses.push(bus);
+      const bus = redisBus({ url: own.url, logger, publishTimeoutMs: 50 });
       await settled(bus);
       await own.stop();
       const started = Date.now();
@@ -222,12 +201,9 @@ describe.each([
     const client = new Redis(server.url);
     try {
       const prefix = `own${++prefixes}`;
-      const a = createRedisBus({ redis: client, prefix, logger: quiet() });
-      const b = createRedisBus({ url: server.url, prefix, logger: quiet() });
-      buses.push(a, b);
-      a.watch('ex:*');
-      await Promise.all([settled(a), settled(b)]);
-      const onA = collect(a);
+      const a = redisBus({ redis: client, prefix });
+      const b = redisBus({ url: server.url, prefix });
+      const onA = await watchAndCollect(a, 'ex:*', [b]);
       const event = await b.publish('ex:1', 'from b');
       await expect(onA.find((e) => e.id === event.id)).resolves.toMatchObject({ data: 'from b' });
       await a.close();
@@ -249,65 +225,18 @@ describe.each([
     );
   });
 
-  /**
-   * A TCP proxy in front of Redis that can silently stop forwarding the subscriber connection (the one
-   * that sent SUBSCRIBE) while keeping both sockets open, as a NAT or load balancer dropping state does.
-   */
-  async function blackholeProxy(port: number): Promise<{ url: string; blackhole(): void; close(): Promise<void> }> {
-    const pairs = new Set<{ client: Socket; upstream: Socket; subscriber: boolean; dead: boolean }>();
-    const proxy: Server = createServer((client) => {
-      const upstream = connect(port, '127.0.0.1');
-      const pair = { client, upstream, subscriber: false, dead: false };
-      pairs.add(pair);
-      client.on('data', (chunk) => {
-        if (/subscribe/i.test(chunk.toString())) pair.subscriber = true;
-        if (!pair.dead) upstream.write(chunk);
-      });
-      upstream.on('data', (chunk) => {
-        if (!pair.dead) client.write(chunk);
-      });
-      const end = () => {
-        pairs.delete(pair);
-        client.destroy();
-        upstream.destroy();
-      };
-      for (const socket of [client, upstream]) {
-        socket.on('close', end);
-        socket.on('error', end);
-      }
-    });
-    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-    const address = proxy.address();
-    return {
-      url: `redis://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`,
-      blackhole() {
-        for (const pair of pairs) if (pair.subscriber) pair.dead = true;
-      },
-      close: () =>
-        new Promise<void>((resolve) => {
-          for (const pair of pairs) {
-            pair.client.destroy();
-            pair.upstream.destroy();
-          }
-          proxy.close(() => resolve());
-        }),
-    };
-  }
-
   test('the watchdog detects a silently dead subscriber link, reconnects it and fetches what was missed', async () => {
-    const proxy = await blackholeProxy(server.port);
+    // The proxy stops forwarding B's subscriber link but keeps its sockets open, as a NAT dropping state does.
+    const proxy = await startTcpProxy(server.port);
     try {
       const prefix = `wd${++prefixes}`;
-      const logger = quiet();
-      const a = createRedisBus({ url: server.url, prefix, logger: quiet() });
-      const b = createRedisBus({ url: proxy.url, prefix, logger, watchdogMs: 100 });
-      buses.push(a, b);
-      b.watch('wd:x');
-      await Promise.all([settled(a), settled(b)]);
-      const onB = collect(b);
+      const logger = recordingLogger();
+      const a = redisBus({ url: server.url, prefix });
+      const b = redisBus({ url: proxy.url, prefix, logger, watchdogMs: 100 });
+      const onB = await watchAndCollect(b, 'wd:x', [a]);
       const before = await a.publish('wd:x', 'before');
       await onB.find((e) => e.id === before.id);
-      proxy.blackhole();
+      expect(proxy.blackhole('subscriber')).toBe(1);
       const lost = [];
       for (let i = 0; i < 5; i++) lost.push(await a.publish('wd:x', i));
       const received = await onB.count(6, 5000);
@@ -350,7 +279,7 @@ describe.each([
 
 test('sharded mode on a Redis without sharded pub/sub: publish says what to change', async () => {
   const old = await startRedisServer(['--rename-command', 'SPUBLISH', '', '--rename-command', 'SSUBSCRIBE', '']);
-  const logger = quiet();
+  const logger = recordingLogger();
   const bus = createRedisBus({ url: old.url, prefix: 'nosharding', sharded: true, logger });
   try {
     await until(() => logger.error.mock.calls.some(([message]) => /sharded: false/.test(String(message))));
@@ -368,9 +297,7 @@ test('a publish that timed out although Redis ran it, retried with its idempoten
   sharded = false;
   // The deadline ends during the pause (otherwise the publish is held and confirmed once the pause ends).
   const [a, b] = instances(2, { publishTimeoutMs: 2000 }) as [Bus, Bus];
-  b.watch('jobs:x');
-  await Promise.all([settled(a), settled(b)]);
-  const onB = collect(b);
+  const onB = await watchAndCollect(b, 'jobs:x', [a]);
   // Writes wait for 4 s: the publish gives up after 2 s, but Redis runs it when the pause ends.
   await server.cli('CLIENT', 'PAUSE', '4000', 'WRITE');
   await expect(a.publish('jobs:x', 'once', { idempotencyKey: 'job-7' })).rejects.toMatchObject({

@@ -2,24 +2,15 @@
  * The sharded Redis bus through a failover: the master owning the bus's slot is killed, its replica is
  * promoted, and a connected subscriber carries on with every event once, in order.
  */
-import { createRedisBus } from '../../src/bus/redis';
 import type { Bus, SseEvent } from '../../src/types';
-import { collect, settled, until } from '../helpers/bus';
-import { eventually, type RedisCluster, startRedisCluster } from '../helpers/redis-cluster';
+import { until, watchAndCollect } from '../helpers/bus';
+import { closeAll } from '../helpers/gateway';
+import { redisBus } from '../helpers/redis-bus';
+import { eventually, redisClusterForSuite } from '../helpers/redis-cluster';
 import type { RedisServer } from '../helpers/redis-server';
 
-let local: RedisCluster;
-const buses: Bus[] = [];
-const quiet = { warn() {}, error() {} };
-
-beforeAll(async () => {
-  local = await startRedisCluster(3, 1);
-}, 40_000);
-
-afterAll(async () => {
-  await Promise.all(buses.map((bus) => bus.close()));
-  await local?.stop();
-});
+const local = redisClusterForSuite(3, 1, 40_000);
+afterEach(closeAll);
 
 /** `master_repl_offset` from INFO replication. */
 async function replOffset(node: RedisServer): Promise<number> {
@@ -40,12 +31,9 @@ async function publishRetrying(bus: Bus, channel: string, data: unknown): Promis
 
 test('the slot master dies, its replica takes over: the subscriber follows it and misses nothing', async () => {
   const cluster = local.client;
-  const a = createRedisBus({ redis: cluster, prefix: 'fo', logger: quiet, watchdogMs: 500 });
-  const b = createRedisBus({ redis: cluster, prefix: 'fo', logger: quiet, watchdogMs: 500 });
-  buses.push(a, b);
-  b.watch('logs:*');
-  await Promise.all([settled(a, 10_000), settled(b, 10_000)]);
-  const onB = collect(b);
+  const a = redisBus({ redis: cluster, prefix: 'fo', watchdogMs: 500 });
+  const b = redisBus({ redis: cluster, prefix: 'fo', watchdogMs: 500 });
+  const onB = await watchAndCollect(b, 'logs:*', [a], 10_000);
   const published: SseEvent[] = [];
   for (let i = 0; i < 10; i++) published.push(await a.publish(`logs:w${i % 2}`, i));
   await onB.count(10);

@@ -4,28 +4,16 @@
  * keeps messages on that slot's owner, classic pub/sub (which the cluster bus broadcasts to every node)
  * reaches the subscriber wherever ioredis connected it.
  */
-import type { Cluster } from 'ioredis';
-import { createRedisBus } from '../../src/bus/redis';
 import { keySlot } from '../../src/bus/redis/cluster';
-import type { Bus, SseEvent } from '../../src/types';
-import { collect, settled, until } from '../helpers/bus';
-import { type RedisCluster, startRedisCluster } from '../helpers/redis-cluster';
+import type { SseEvent } from '../../src/types';
+import { collect, settled, until, watchAndCollect } from '../helpers/bus';
+import { closeAll } from '../helpers/gateway';
+import { redisBus } from '../helpers/redis-bus';
+import { redisClusterForSuite } from '../helpers/redis-cluster';
 import type { RedisServer } from '../helpers/redis-server';
 
-let local: RedisCluster;
-let nodes: RedisServer[];
-let cluster: Cluster;
-const buses: Bus[] = [];
-
-beforeAll(async () => {
-  local = await startRedisCluster(3);
-  ({ nodes, client: cluster } = local);
-}, 30_000);
-
-afterAll(async () => {
-  await Promise.all(buses.map((bus) => bus.close()));
-  await local?.stop();
-});
+const local = redisClusterForSuite(3, 0, 30_000);
+afterEach(closeAll);
 
 test.each([
   ['sharded pub/sub (the default on a Cluster)', undefined],
@@ -33,14 +21,12 @@ test.each([
 ])(
   'two buses on one ioredis Cluster, %s: shared sequence, cross-instance delivery, replay, signals',
   async (_mode, sharded) => {
+    const cluster = local.client;
     const prefix = sharded === false ? 'cl-classic' : 'cl';
-    const a = createRedisBus({ redis: cluster, prefix, ...(sharded === false ? { sharded } : {}) });
-    const b = createRedisBus({ redis: cluster, prefix, ...(sharded === false ? { sharded } : {}) });
-    buses.push(a, b);
+    const a = redisBus({ redis: cluster, prefix, ...(sharded === false ? { sharded } : {}) });
+    const b = redisBus({ redis: cluster, prefix, ...(sharded === false ? { sharded } : {}) });
     expect(b.status().sharded).toBe(sharded !== false);
-    b.watch('logs:*');
-    await Promise.all([settled(a, 10_000), settled(b, 10_000)]);
-    const onB = collect(b);
+    const onB = await watchAndCollect(b, 'logs:*', [a], 10_000);
     const published: SseEvent[] = [];
     for (let i = 0; i < 20; i++) published.push(await (i % 2 ? a : b).publish(`logs:w${i % 3}`, i));
     const received = await onB.count(20);
@@ -58,9 +44,9 @@ test.each([
 );
 
 test('sharded: messages stay on the slot owner, and a killed subscriber link recovers with no loss', async () => {
-  const a = createRedisBus({ redis: cluster, prefix: 'cl-kill', logger: { warn() {}, error() {} } });
-  const b = createRedisBus({ redis: cluster, prefix: 'cl-kill', logger: { warn() {}, error() {} } });
-  buses.push(a, b);
+  const { nodes, client: cluster } = local;
+  const a = redisBus({ redis: cluster, prefix: 'cl-kill' });
+  const b = redisBus({ redis: cluster, prefix: 'cl-kill' });
   b.watch('metrics:m1');
   await Promise.all([settled(a, 10_000), settled(b, 10_000)]);
   const slot = Number(await (nodes[0] as RedisServer).cli('CLUSTER', 'KEYSLOT', '{cl-kill}'));
@@ -85,13 +71,10 @@ test('sharded: messages stay on the slot owner, and a killed subscriber link rec
 }, 30_000);
 
 test('sharded: the subscriber follows its slot to another node (resharding) and misses nothing', async () => {
-  const quiet = { warn() {}, error() {} };
-  const a = createRedisBus({ redis: cluster, prefix: 'cl-move', logger: quiet, watchdogMs: 300 });
-  const b = createRedisBus({ redis: cluster, prefix: 'cl-move', logger: quiet, watchdogMs: 300 });
-  buses.push(a, b);
-  b.watch('alerts:*');
-  await Promise.all([settled(a, 10_000), settled(b, 10_000)]);
-  const onB = collect(b);
+  const { nodes, client: cluster } = local;
+  const a = redisBus({ redis: cluster, prefix: 'cl-move', watchdogMs: 300 });
+  const b = redisBus({ redis: cluster, prefix: 'cl-move', watchdogMs: 300 });
+  const onB = await watchAndCollect(b, 'alerts:*', [a], 10_000);
   const published: SseEvent[] = [];
   for (let i = 0; i < 5; i++) published.push(await a.publish('alerts:u1', i));
   await onB.count(5);

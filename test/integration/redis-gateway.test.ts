@@ -1,45 +1,21 @@
 /**
  * Two gateways, each on its own Redis bus, as two instances of a BFF behind a load balancer.
  */
-import type { Request } from 'express';
-import { createRedisBus } from '../../src/bus/redis';
-import type { Bus, SseOptions } from '../../src/types';
+import type { SseOptions } from '../../src/types';
 import { settled } from '../helpers/bus';
-import { closeAll, type GatewayHarness, onCleanup, startGateway } from '../helpers/gateway';
-import { type RedisServer, startRedisServer } from '../helpers/redis-server';
+import { byHeader, closeAll } from '../helpers/gateway';
+import { type RedisInstance, startRedisInstance } from '../helpers/redis-bus';
+import { redisServerForSuite } from '../helpers/redis-server';
 import { dataEvents, type SseStream } from '../helpers/sse-client';
 
-let server: RedisServer;
+const server = redisServerForSuite();
 let prefixes = 0;
-
-beforeAll(async () => {
-  server = await startRedisServer();
-});
 afterEach(closeAll);
-afterAll(async () => {
-  await server?.stop();
-});
-
-const byHeader = (req: Request) => {
-  const id = req.get('x-user');
-  return id ? { id } : null;
-};
-
-interface Instance extends GatewayHarness {
-  readonly bus: Bus;
-}
 
 /** Two instances sharing one Redis history (same prefix), each with its own bus and gateway. */
-async function twoInstances(options: Omit<SseOptions, 'bus'>): Promise<[Instance, Instance]> {
-  const prefix = `gw${++prefixes}`;
-  const start = async (): Promise<Instance> => {
-    const bus = createRedisBus({ url: server.url, prefix, logger: { warn: jest.fn(), error: jest.fn() } });
-    onCleanup(() => bus.close());
-    const harness = await startGateway({ ...options, bus });
-    await settled(bus);
-    return { ...harness, bus };
-  };
-  return [await start(), await start()];
+async function twoInstances(options: Omit<SseOptions, 'bus'>): Promise<[RedisInstance, RedisInstance]> {
+  const bus = { url: server.url, prefix: `gw${++prefixes}` };
+  return [await startRedisInstance(bus, options), await startRedisInstance(bus, options)];
 }
 
 function resetReason(stream: SseStream): string | undefined {

@@ -6,39 +6,29 @@ import { Redis } from 'ioredis';
 import { createRedisBus } from '../../src/bus/redis';
 import { publishCall, runScript } from '../../src/bus/redis/scripts';
 import { encodeHeaderTail, redisNames } from '../../src/bus/redis/wire';
-import type { Bus, Logger, SseEvent } from '../../src/types';
-import { collect, settled, until } from '../helpers/bus';
-import { type RedisServer, startRedisServer } from '../helpers/redis-server';
+import type { Bus, SseEvent } from '../../src/types';
+import { collect, settled, until, watchAndCollect } from '../helpers/bus';
+import { closeAll, onCleanup, recordingLogger } from '../helpers/gateway';
+import { redisBus } from '../helpers/redis-bus';
+import { type RedisServer, redisServerForSuite, startRedisServer } from '../helpers/redis-server';
 import { startTcpProxy } from '../helpers/tcp-proxy';
 
-let server: RedisServer;
-let buses: Bus[] = [];
-let raw: Redis[] = [];
+const server = redisServerForSuite();
 let prefixes = 0;
-const quiet = (): Logger & { warn: jest.Mock; error: jest.Mock } => ({ warn: jest.fn(), error: jest.fn() });
-
-beforeAll(async () => {
-  server = await startRedisServer();
-});
-afterAll(async () => {
-  await server?.stop();
-});
-afterEach(async () => {
-  await Promise.all(buses.map((bus) => bus.close()));
-  await Promise.all(raw.map((client) => client.quit().catch(() => undefined)));
-  buses = [];
-  raw = [];
-});
+afterEach(closeAll);
 
 function bus(prefix: string, options: { legacyPatterns?: boolean } = {}): Bus {
-  const made = createRedisBus({ url: server.url, prefix, logger: quiet(), sharded: false, ...options });
-  buses.push(made);
-  return made;
+  return redisBus({ url: server.url, prefix, sharded: false, ...options });
 }
 
 function client(): Redis {
   const made = new Redis(server.url, { lazyConnect: false });
-  raw.push(made);
+  onCleanup(() =>
+    made.quit().then(
+      () => undefined,
+      () => undefined,
+    ),
+  );
   return made;
 }
 
@@ -75,9 +65,7 @@ describe('pattern watches without PSUBSCRIBE (classic pub/sub)', () => {
     oldSubscriber.on('pmessage', (_pattern, _channel, message: string) => oldReceived.push(message));
     await oldSubscriber.psubscribe(`${names.channelPrefix}jobs:*`);
     const fresh = bus(prefix, { legacyPatterns: true });
-    fresh.watch('jobs:*');
-    await settled(fresh);
-    const onNew = collect(fresh);
+    const onNew = await watchAndCollect(fresh, 'jobs:*');
     // New → old: the exact channel still carries every event, once.
     const mine = await fresh.publish('jobs:j1', 'from new');
     // Old → new: the old publish script sent to the exact channel only (no pattern channels).
@@ -116,22 +104,17 @@ describe('publishes through a short outage', () => {
     own = await startRedisServer();
   });
   afterEach(async () => {
-    await Promise.all(buses.map((b) => b.close()));
-    buses = [];
+    // Close the buses while their Redis still runs, then stop it.
+    await closeAll();
     await own.stop();
   });
 
-  const ownBus = (options: { publishTimeoutMs?: number; watchdogMs?: number; url?: string } = {}) => {
-    const made = createRedisBus({ url: own.url, prefix: 'out', logger: quiet(), watchdogMs: 200, ...options });
-    buses.push(made);
-    return made;
-  };
+  const ownBus = (options: { publishTimeoutMs?: number; watchdogMs?: number; url?: string } = {}) =>
+    redisBus({ url: own.url, prefix: 'out', watchdogMs: 200, ...options });
 
   test('a 300 ms Redis restart during a steady stream rejects no publish and delivers each once, in order', async () => {
     const [publisher, listener] = [ownBus(), ownBus()];
-    listener.watch('seq:*');
-    await Promise.all([settled(publisher), settled(listener)]);
-    const received = collect(listener);
+    const received = await watchAndCollect(listener, 'seq:*', [publisher]);
     const results: Promise<SseEvent>[] = [];
     let restart: Promise<void> | undefined;
     for (let i = 0; i < 300; i++) {
@@ -155,9 +138,7 @@ describe('publishes through a short outage', () => {
     // paused command with the connection (the publish is then not published, which the message allows).
     const bus = ownBus({ publishTimeoutMs: 300, watchdogMs: 5000 });
     const listener = ownBus({ watchdogMs: 5000 });
-    listener.watch('jobs:x');
-    await Promise.all([settled(bus), settled(listener)]);
-    const onListener = collect(listener);
+    const onListener = await watchAndCollect(listener, 'jobs:x', [bus]);
     // Sent, but Redis holds its writes past the deadline: it may have been published, and it is.
     await own.cli('CLIENT', 'PAUSE', '1500', 'WRITE');
     const started = Date.now();
@@ -205,13 +186,10 @@ describe('publishes through a short outage', () => {
   test('a blackholed command link is detected, reported as not connected, replaced, and its publishes held', async () => {
     const proxy = await startTcpProxy(own.port);
     try {
-      const logger = quiet();
-      const bus = createRedisBus({ url: proxy.url, prefix: 'out', logger, watchdogMs: 100 });
+      const logger = recordingLogger();
+      const bus = redisBus({ url: proxy.url, prefix: 'out', logger, watchdogMs: 100 });
       const listener = ownBus();
-      buses.push(bus);
-      listener.watch('jobs:*');
-      await Promise.all([settled(bus), settled(listener)]);
-      const onListener = collect(listener);
+      const onListener = await watchAndCollect(listener, 'jobs:*', [bus]);
       expect(proxy.blackhole('commands')).toBe(1);
       const started = Date.now();
       const held = bus.publish('jobs:held', 'through the blackhole');
@@ -235,12 +213,9 @@ describe('publishes through a short outage', () => {
   test('both links blackholed: connected turns false, both are replaced, nothing is lost or doubled', async () => {
     const proxy = await startTcpProxy(own.port);
     try {
-      const bus = createRedisBus({ url: proxy.url, prefix: 'out', logger: quiet(), watchdogMs: 100 });
+      const bus = redisBus({ url: proxy.url, prefix: 'out', watchdogMs: 100 });
       const publisher = ownBus();
-      buses.push(bus);
-      bus.watch('jobs:*');
-      await Promise.all([settled(bus), settled(publisher)]);
-      const onBus = collect(bus);
+      const onBus = await watchAndCollect(bus, 'jobs:*', [publisher]);
       expect(proxy.blackhole('all')).toBe(2);
       const held = bus.publish('jobs:mine', 'held');
       const missed = await publisher.publish('jobs:theirs', 'missed live');

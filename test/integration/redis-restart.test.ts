@@ -4,33 +4,23 @@
  * event whose publish succeeded, exactly once, in publish order.
  */
 
-import { createRedisBus } from '../../src/bus/redis';
 import { parseEventId } from '../../src/protocol/event-id';
-import type { Bus, SseEvent } from '../../src/types';
-import { collect, settled, until } from '../helpers/bus';
-import { type RedisServer, startRedisServer } from '../helpers/redis-server';
+import type { SseEvent } from '../../src/types';
+import { until, watchAndCollect } from '../helpers/bus';
+import { closeAll, recordingLogger } from '../helpers/gateway';
+import { redisBus } from '../helpers/redis-bus';
+import { redisServerForSuite } from '../helpers/redis-server';
 
-let server: RedisServer;
-const buses: Bus[] = [];
-
-beforeAll(async () => {
-  server = await startRedisServer();
-});
-afterAll(async () => {
-  await Promise.all(buses.map((bus) => bus.close()));
-  await server?.stop();
-});
+const server = redisServerForSuite();
+afterEach(closeAll);
 
 test('1,000 events across a Redis restart: every successful publish delivered once, in order', async () => {
-  const logger = { warn: jest.fn(), error: jest.fn() };
+  const logger = recordingLogger();
   // A deadline shorter than the restart, so that publishes during it reject and are retried by the app
   // (with the default, the bus holds them through the restart: redis-hardening.test.ts).
-  const publisher = createRedisBus({ url: server.url, logger, watchdogMs: 200, publishTimeoutMs: 50 });
-  const listener = createRedisBus({ url: server.url, logger, watchdogMs: 200 });
-  buses.push(publisher, listener);
-  listener.watch('seq:*');
-  await Promise.all([settled(publisher), settled(listener)]);
-  const received = collect(listener);
+  const publisher = redisBus({ url: server.url, logger, watchdogMs: 200, publishTimeoutMs: 50 });
+  const listener = redisBus({ url: server.url, logger, watchdogMs: 200 });
+  const received = await watchAndCollect(listener, 'seq:*', [publisher]);
 
   const succeeded: SseEvent[] = [];
   let rejected = 0;

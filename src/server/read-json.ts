@@ -1,7 +1,8 @@
 /**
- * The body reader of every publish route: JSON only, and a byte cap, whether or not a body parser ran before
- * the gateway. A route that trusted `req.body` would let `express.urlencoded()` turn a cross-site form post
- * into an event, and would let a parser with a generous limit carry a body far above the route's cap.
+ * The JSON body reader of every route that takes a body (publish, subscriptions): JSON only, and a byte cap,
+ * whether or not a body parser ran before the gateway. A route that trusted `req.body` would let
+ * `express.urlencoded()` turn a cross-site form post into an event, and would let a parser with a generous
+ * limit carry a body far above the route's cap.
  */
 import type { Request } from 'express';
 import { SseError } from '../protocol/errors';
