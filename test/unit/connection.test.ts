@@ -85,6 +85,21 @@ test('forget drops queued and held events of channels no longer wanted', async (
   expect(seqs()).toEqual([1, 3, 'sse:subscribed']);
 });
 
+test('forget: the event awaiting its verdict when its channel is removed is not written after the change', async () => {
+  let release: (ok: boolean) => void = () => {};
+  const gate: Gate = (_c, e) =>
+    (e.data as { seq: number }).seq === 1 ? new Promise<boolean>((resolve) => (release = resolve)) : true;
+  const { connection, offer, seqs } = setup(gate);
+  offer(event(1, 'metrics:x'));
+  offer(event(2, 'logs:a'));
+  connection.forget((channel) => channel !== 'metrics:x');
+  connection.writeInOrder('event: sse:subscribed\ndata: {}\n\n');
+  release(true);
+  await tick();
+  await tick();
+  expect(seqs()).toEqual([2, 'sse:subscribed']);
+});
+
 test('a control frame written in order waits behind an event awaiting its verdict', async () => {
   let release: (ok: boolean) => void = () => {};
   const { connection, offer, seqs } = setup(() => new Promise<boolean>((resolve) => (release = resolve)));
