@@ -41,6 +41,9 @@ function randomId(): string {
 
 const ignore = (): void => {};
 
+/** How long after a tab's lock came free its death is acted on, in ms (see `watch`). */
+const DEATH_NOTICE_DELAY_MS = 100;
+
 /** One tab's membership of a shared stream, from joining to leaving. */
 export class TabMember {
   /** This tab's id in the table. */
@@ -127,10 +130,27 @@ export class TabMember {
     if (this.roleNow === 'follower' && this.queue === undefined) this.queueForLead();
   }
 
-  /** Leave for good: a leader stops its stream and lets the lock go, so another tab takes over at once. */
-  leave(): void {
+  /**
+   * Ask the leader for what this tab missed (it joined with a kept id): see `catch-up.ts`.
+   *
+   * @param message - the `catch-up` request; posted by a follower only.
+   */
+  catchUp(message: Extract<TabMessage, { t: 'catch-up' }>): void {
+    if (this.roleNow === 'follower') this.channel.postMessage(message);
+  }
+
+  /**
+   * Leave for good: a leader stops its stream and lets the lock go, so another tab takes over at once.
+   *
+   * @param linger - the page is being hidden (it may be reloading): the leader keeps this tab's channels
+   *   on the stream a while, so the page that comes back catches up on them. Defaults to `false`.
+   */
+  leave(linger = false): void {
     if (this.roleNow === 'left') return;
-    if (this.roleNow !== 'joining') this.channel.postMessage({ t: 'bye', tab: this.id } satisfies TabMessage);
+    if (this.roleNow !== 'joining') {
+      const bye: TabMessage = linger ? { t: 'bye', tab: this.id, linger } : { t: 'bye', tab: this.id };
+      this.channel.postMessage(bye);
+    }
     if (this.roleNow === 'leader') this.stopLeading();
     this.transition('left');
     this.queue?.abort();
@@ -214,16 +234,23 @@ export class TabMember {
     for (const tab of this.tableNow.keys()) this.watch(tab, leading.signal);
   }
 
-  /** Learn of `tab`'s death: its lock comes free (a lock that is already free is granted at once). */
+  /**
+   * Learn of `tab`'s death: its lock comes free (a lock that is already free is granted at once). Acted on
+   * a moment later: a page that is hidden posts `bye` and then lets its lock go, and the two travel apart,
+   * so its `bye` (which may ask its channels to linger) is read first.
+   */
   private watch(tab: string, signal: AbortSignal): void {
     if (tab === this.id || this.watched.has(tab)) return;
     this.watched.add(tab);
     navigator.locks
       .request(this.names.tabLock(tab), { signal }, () => {
-        this.watched.delete(tab);
-        if (this.roleNow !== 'leader' || !this.tableNow.delete(tab)) return;
-        this.emit({ t: 'drop', tab });
-        this.hub?.reconcile(tab);
+        setTimeout(() => {
+          if (signal.aborted) return;
+          this.watched.delete(tab);
+          if (this.roleNow !== 'leader' || !this.tableNow.delete(tab)) return;
+          this.emit({ t: 'drop', tab });
+          this.hub?.reconcile(tab);
+        }, DEATH_NOTICE_DELAY_MS);
       })
       .catch(ignore);
   }
@@ -261,7 +288,11 @@ export class TabMember {
       case 'drop':
         if (message.tab === this.id) break;
         this.tableNow.delete(message.tab);
-        this.changed(message.tab);
+        this.changed(message.tab, message.t === 'bye' && message.linger === true);
+        break;
+      case 'catch-up':
+        if (message.leader === this.id && this.roleNow === 'leader' && this.hub !== undefined)
+          this.emit(this.hub.catchUp(message));
         break;
       default:
         // A leader's message: a leader ignores another's (late posts of the one it replaced), events
@@ -280,10 +311,10 @@ export class TabMember {
     else row.delete(channel);
   }
 
-  private changed(tab: string): void {
+  private changed(tab: string, linger = false): void {
     if (this.hub === undefined || this.leading === undefined) return;
     if (this.tableNow.has(tab)) this.watch(tab, this.leading.signal);
-    this.hub.reconcile(tab);
+    this.hub.reconcile(tab, linger);
   }
 
   private applyLeaderMessage(message: TabMessage): void {

@@ -3,10 +3,11 @@
  * channel and Web Locks. The version is part of every name, so tabs running two releases of the client
  * (a deploy while tabs stay open) never misread each other: each release elects its own leader.
  */
+import type { ResetReason } from '../protocol/wire';
 import type { ClientEvent, ClientStatus, SseClientError } from './types';
 
-/** Bumped on any incompatible change to {@link TabMessage}. */
-export const TAB_PROTOCOL_VERSION = 1;
+/** Bumped on any incompatible change to {@link TabMessage} (2: a joining tab's catch-up). */
+export const TAB_PROTOCOL_VERSION = 2;
 
 /** The names one shared stream uses: its BroadcastChannel, the leader's lock, and each tab's own lock. */
 export interface TabNames {
@@ -27,9 +28,9 @@ export function tabNames(absoluteUrl: string): TabNames {
 }
 
 /**
- * Messages of the tabs. Every tab posts `hello`, `sub`, `unsub`, `restart` and `bye` (and keeps a copy of the
- * subscription table from everyone's messages, so a tab that takes over knows every channel at once);
- * only the leader posts the others. BroadcastChannel keeps one sender's order, so a `subscribed` notice
+ * Messages of the tabs. Every tab posts `hello`, `sub`, `unsub`, `restart`, `bye` and `catch-up` (and keeps a
+ * copy of the subscription table from everyone's messages, so a tab that takes over knows every channel at
+ * once); only the leader posts the others. BroadcastChannel keeps one sender's order, so a `subscribed` notice
  * comes before the channel's events that follow it on the stream.
  */
 export type TabMessage =
@@ -41,10 +42,26 @@ export type TabMessage =
   | { readonly t: 'unsub'; readonly tab: string; readonly channel: string }
   /** A tab subscribed after the stream stopped for good (401): the leader starts a new one. */
   | { readonly t: 'restart'; readonly tab: string }
-  /** A tab left (closed, or its page was hidden for the back-forward cache). */
-  | { readonly t: 'bye'; readonly tab: string }
+  /**
+   * A tab left (closed, or its page was hidden: unloaded, or put in the back-forward cache). With `linger`
+   * (the page was hidden: it may be reloading), the leader keeps the tab's channels on the stream a while,
+   * so the page that comes back catches up on them.
+   */
+  | { readonly t: 'bye'; readonly tab: string; readonly linger?: boolean }
   /** The leader saw a tab die (its lock was released without a `bye`). */
   | { readonly t: 'drop'; readonly tab: string }
+  /**
+   * A tab that joined with a kept id asks `leader` for the events after `since` on `channels` (each already
+   * announced by `hello` or `sub`); it holds the live events until the answer.
+   */
+  | {
+      readonly t: 'catch-up';
+      readonly tab: string;
+      readonly leader: string;
+      readonly request: number;
+      readonly since: string;
+      readonly channels: readonly string[];
+    }
   /** The leader's view: sent when it takes over and after each `hello`. */
   | {
       readonly t: 'state';
@@ -67,7 +84,18 @@ export type TabMessage =
   /** The server sent `sse:reset` concerning `channel`. */
   | { readonly t: 'reset'; readonly channel: string; readonly reason: string }
   /** The server refused `channel`: every tab fails its subscriptions of it and forgets it. */
-  | { readonly t: 'refused'; readonly channel: string; readonly error: SseClientError };
+  | { readonly t: 'refused'; readonly channel: string; readonly error: SseClientError }
+  /**
+   * The leader's answer to `tab`'s catch-up `request` (the other tabs ignore it): the events after its id
+   * on the channels the leader's recent events cover, and a reset for each other channel.
+   */
+  | {
+      readonly t: 'caught-up';
+      readonly tab: string;
+      readonly request: number;
+      readonly events: readonly ClientEvent[];
+      readonly resets: readonly { readonly channel: string; readonly reason: ResetReason }[];
+    };
 
 const TYPES: ReadonlySet<string> = new Set([
   'hello',
@@ -76,12 +104,14 @@ const TYPES: ReadonlySet<string> = new Set([
   'restart',
   'bye',
   'drop',
+  'catch-up',
   'state',
   'status',
   'event',
   'subscribed',
   'reset',
   'refused',
+  'caught-up',
 ]);
 
 /**

@@ -5,6 +5,7 @@
  */
 
 import { parseTopic } from '../protocol/channels';
+import { CATCH_UP_TIMEOUT_MS, TabCatchUp } from './catch-up';
 import { LastEventId } from './last-event-id';
 import { parseClientOptions } from './options';
 import type { StreamClientOptions } from './stream-client';
@@ -46,9 +47,15 @@ class SharedClient implements SseClient {
    * this tab takes over resumes from it. A tab that saw more than the new leader drops the replayed ones.
    */
   private readonly order: LastEventId;
+  /** A tab that joins with a kept id catches up on its channels from the leader (see `catch-up.ts`). */
+  private readonly catchUp: TabCatchUp;
+  private catchUpTimer: ReturnType<typeof setTimeout> | undefined;
+  private askQueued = false;
   private readonly statusListeners = new Set<StatusListener>();
   private readonly names: TabNames;
   private member: TabMember | undefined;
+  /** The leading tab's id, as its last `state` said. */
+  private leader: string | undefined;
   /** The shared stream's status, as the leader last said. */
   private shared: ClientStatus = 'idle';
   private statusNow: ClientStatus = 'idle';
@@ -56,12 +63,15 @@ class SharedClient implements SseClient {
   private wasOpen = false;
   /** The leader's position, for a takeover by a tab that has seen no event yet. */
   private leaderLastEventId: string | undefined;
-  private readonly onPageHide = (): void => this.suspend();
+  private readonly onPageHide = (): void => this.suspend(true);
   private readonly onPageShow = (event: Event): void => {
     if (!(event as PageTransitionEvent).persisted || this.disposed) return;
+    // Back from the back-forward cache: the events of the time away went to the other tabs only; the
+    // leader serves them, or says to reset.
+    this.catchUp.restart(this.order.value);
+    if (this.order.value === undefined)
+      for (const channel of this.subscriptions.channels()) this.subscriptions.reset(channel, 'unavailable');
     this.resume();
-    // Back from the back-forward cache: the events of the time away went to the other tabs only.
-    for (const channel of this.subscriptions.channels()) this.subscriptions.reset(channel, 'unavailable');
   };
   private readonly onFreeze = (): void => this.member?.pause();
   private readonly onResume = (): void => this.member?.unpause();
@@ -73,6 +83,7 @@ class SharedClient implements SseClient {
     // Fail at creation on a wrong option, as without sharing.
     const config = parseClientOptions(options);
     this.order = new LastEventId(options.lastEventId, config.persistKey);
+    this.catchUp = new TabCatchUp(this.order.value);
     this.names = tabNames(new URL(options.url, globalThis.location?.href).href);
     this.resume();
     this.listenToPage(true);
@@ -111,6 +122,8 @@ class SharedClient implements SseClient {
     }
     const { first, remove } = this.subscriptions.add(channel, listener, handlers);
     if (first) this.member?.add(channel);
+    // The channels subscribed in this task catch up together, as one stream's first connect would.
+    if (first && this.catchUp.resuming) this.askSoon();
     // After a 401 the shared stream stopped; a new subscription starts it over, as without sharing.
     if (this.shared === 'closed') this.member?.restart();
     this.update();
@@ -131,17 +144,23 @@ class SharedClient implements SseClient {
   close(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.suspend();
+    this.suspend(false);
     this.subscriptions.clear();
     this.order.dispose();
     this.listenToPage(false);
     this.setStatus('closed');
   }
 
-  /** Leave the tabs (page hidden, maybe into the back-forward cache): the leader's lock passes on now. */
-  private suspend(): void {
-    this.member?.leave();
+  /**
+   * Leave the tabs (closed, or page hidden, maybe into the back-forward cache): the leader's lock passes
+   * on now. Live events held for a catch-up are dropped: this tab's id is still the one before them.
+   */
+  private suspend(hidden: boolean): void {
+    this.member?.leave(hidden);
     this.member = undefined;
+    this.leader = undefined;
+    this.catchUp.restart(undefined);
+    clearTimeout(this.catchUpTimer);
   }
 
   /** Join the tabs, with the channels this tab has. */
@@ -162,8 +181,22 @@ class SharedClient implements SseClient {
   private receive(message: TabMessage): void {
     switch (message.t) {
       case 'event':
-        if (this.order.accept(message.event.id)) this.subscriptions.deliver(message.event);
+        if (this.catchUp.resuming) {
+          // Without a channel there is nothing to deliver, and the kept id must stay where it is.
+          if (this.subscriptions.empty || this.catchUp.hold(message.event)) break;
+          // Too many held: the leader could not serve the id by now anyway.
+          this.abandonCatchUp('expired');
+        }
+        this.take(message.event);
         break;
+      case 'caught-up': {
+        const result = message.tab === this.member?.id ? this.catchUp.settle(message) : undefined;
+        if (result === undefined) break;
+        clearTimeout(this.catchUpTimer);
+        for (const { channel, reason } of result.resets) this.subscriptions.reset(channel, reason);
+        for (const event of result.events) this.take(event);
+        break;
+      }
       case 'subscribed':
         this.subscriptions.subscribed(message.channel);
         break;
@@ -175,12 +208,55 @@ class SharedClient implements SseClient {
         break;
       case 'state':
       case 'status':
+        if (message.t === 'state') this.leaderIs(message.leader);
         if (message.lastEventId !== undefined) this.leaderLastEventId = message.lastEventId;
         this.shared = message.status;
         this.update(message.t === 'status' ? message.error : undefined);
         break;
       default:
     }
+  }
+
+  /** An event in order: delivered unless this tab has it already. */
+  private take(event: ClientEvent): void {
+    if (this.order.accept(event.id)) this.subscriptions.deliver(event);
+  }
+
+  /** A leader said who it is: this tab, whose stream resumes from the kept id, or one to ask. */
+  private leaderIs(leader: string): void {
+    this.leader = leader;
+    if (leader !== this.member?.id) {
+      this.askSoon();
+      return;
+    }
+    // The stream resumes from this tab's id (not moved while holding): the server replays the held events.
+    this.catchUp.restart(undefined);
+    clearTimeout(this.catchUpTimer);
+  }
+
+  /** Ask the leader for the catch-up once this task's subscriptions are announced. */
+  private askSoon(): void {
+    if (this.askQueued || !this.catchUp.resuming) return;
+    this.askQueued = true;
+    queueMicrotask(() => {
+      this.askQueued = false;
+      const member = this.member;
+      // A tab still joining has not said hello: its channels are not on the stream yet.
+      if (member?.role !== 'follower' || this.leader === undefined || this.leader === member.id) return;
+      const request = this.catchUp.ask(this.leader, member.id, this.subscriptions.channels());
+      if (request === undefined) return;
+      member.catchUp(request);
+      clearTimeout(this.catchUpTimer);
+      this.catchUpTimer = setTimeout(() => this.abandonCatchUp('unavailable'), CATCH_UP_TIMEOUT_MS);
+    });
+  }
+
+  /** No catch-up after all: this tab's channels are reset, then the held events follow. */
+  private abandonCatchUp(reason: string): void {
+    clearTimeout(this.catchUpTimer);
+    const held = this.catchUp.abandon();
+    for (const channel of this.subscriptions.channels()) this.subscriptions.reset(channel, reason);
+    for (const event of held) this.take(event);
   }
 
   /**

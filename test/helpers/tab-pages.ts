@@ -6,6 +6,8 @@ import type { BrowserContext, Page } from 'playwright-core';
 
 // Pages that load the built browser client (dist/client/index.mjs) from the test gateway's own origin and
 // expose a small driver on `window.tab`, so a test can subscribe, unsubscribe and read what a tab received.
+// A page keeps its record in sessionStorage when hidden and takes it back when loaded again, so what a tab
+// received is read across a reload.
 const clientDir = join(__dirname, '../../dist/client');
 
 /** What a tab page records. */
@@ -19,11 +21,17 @@ export interface TabRecord {
   /** `channel reason` per onReset. */
   resets: string[];
   subscribed: string[];
+  /** How many times the page was loaded (1, plus one per reload). */
+  loads: number;
 }
 
 const PAGE = `<!doctype html><meta charset="utf-8"><title>tab</title><script type="module">
 import { createSseClient } from '/client/index.mjs';
-const record = { received: [], statuses: [], statusErrors: [], errors: [], resets: [], subscribed: [] };
+const kept = sessionStorage.getItem('tab-record');
+const record = kept ? JSON.parse(kept) : { received: [], statuses: [], statusErrors: [], errors: [], resets: [], subscribed: [], loads: 0 };
+record.loads += 1;
+// Registered before any client's own pagehide listener: nothing is delivered between the two.
+addEventListener('pagehide', () => sessionStorage.setItem('tab-record', JSON.stringify(record)));
 const offs = new Map();
 window.tab = {
   record,
@@ -35,14 +43,16 @@ window.tab = {
       if (error) record.statusErrors.push(error.code);
     });
   },
-  sub(channel) {
-    const off = this.client.subscribe(channel, (e) =>
-      record.received.push({ id: e.id, channel: e.channel, data: e.data, at: performance.timeOrigin + performance.now() }), {
-      onSubscribed: () => record.subscribed.push(channel),
-      onError: (error) => record.errors.push({ channel, code: error.code }),
-      onReset: (reason) => record.resets.push(channel + ' ' + reason),
-    });
-    offs.set(channel, off);
+  sub(...channels) {
+    for (const channel of channels) {
+      const off = this.client.subscribe(channel, (e) =>
+        record.received.push({ id: e.id, channel: e.channel, data: e.data, at: performance.timeOrigin + performance.now() }), {
+        onSubscribed: () => record.subscribed.push(channel),
+        onError: (error) => record.errors.push({ channel, code: error.code }),
+        onReset: (reason) => record.resets.push(channel + ' ' + reason),
+      });
+      offs.set(channel, off);
+    }
   },
   unsub(channel) {
     offs.get(channel)?.();
@@ -72,7 +82,7 @@ export function serveTabPages(app: express.Express): void {
 interface TabDriver {
   record: TabRecord;
   start(options: Record<string, unknown>): void;
-  sub(channel: string): void;
+  sub(...channels: string[]): void;
   unsub(channel: string): void;
   status(): string;
   close(): void;
@@ -87,8 +97,9 @@ export class Tab {
     return this.page.evaluate((o) => (window as unknown as { tab: TabDriver }).tab.start(o), options);
   }
 
-  sub(channel: string): Promise<void> {
-    return this.page.evaluate((c) => (window as unknown as { tab: TabDriver }).tab.sub(c), channel);
+  /** Subscribe to `channels`, all in one task (as the components of one render would). */
+  sub(...channels: string[]): Promise<void> {
+    return this.page.evaluate((cs) => (window as unknown as { tab: TabDriver }).tab.sub(...cs), channels);
   }
 
   unsub(channel: string): Promise<void> {
@@ -105,6 +116,12 @@ export class Tab {
 
   status(): Promise<string> {
     return this.page.evaluate(() => (window as unknown as { tab: TabDriver }).tab.status());
+  }
+
+  /** Reload the page (its record is kept; the test starts a client again). */
+  async reload(): Promise<void> {
+    await this.page.reload();
+    await this.page.waitForFunction(() => (window as unknown as { tabReady?: boolean }).tabReady === true);
   }
 
   /** Wait until the client's status is `status`. */

@@ -88,8 +88,8 @@ it('a listener that throws does not keep the others from the event', () => {
 
 it('tab messages: versioned names, strangers ignored, events cloned plain', () => {
   const names = tabNames('https://app.example/events');
-  expect(names.base).toBe('sse-gateway:v1:https://app.example/events');
-  expect(names.tabLock('t1')).toBe('sse-gateway:v1:https://app.example/events#tab:t1');
+  expect(names.base).toBe('sse-gateway:v2:https://app.example/events');
+  expect(names.tabLock('t1')).toBe('sse-gateway:v2:https://app.example/events#tab:t1');
   expect(readTabMessage({ t: 'sub', tab: 't1', channel: 'logs:a' })).toEqual({
     t: 'sub',
     tab: 't1',
