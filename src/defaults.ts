@@ -11,7 +11,7 @@ export interface Defaults {
   readonly retryMs: number;
   /** Time allowed for an upstream's response headers, in ms. */
   readonly connectTimeoutMs: number;
-  /** The Last-Event-ID replay window: how many events, and how old. */
+  /** The Last-Event-ID replay window: how many missed events of a stream's own channels, and how old. */
   readonly replay: { readonly size: number; readonly ttlMs: number };
 }
 

@@ -62,7 +62,11 @@ export type BusPublishOptions = Pick<PublishOptions, 'users' | 'idempotencyKey'>
 export interface ReplayQuery {
   /** Which channels the caller wants; events of other channels are skipped (not a reason to reset). */
   match(channel: string): boolean;
-  /** At most this many events may lie between the id and the head; more means `sse:reset`. */
+  /**
+   * At most this many events that `match` accepts (the ones the stream would have received) may lie between
+   * the id and the head; more means `sse:reset`. Events of other channels do not count, however many, but
+   * every event between the id and the head must still be held: a bus never replays part of a gap.
+   */
   maxCount: number;
   /** Events older than this (ms) are outside the window; needing one means `sse:reset`. */
   maxAgeMs: number;
@@ -119,6 +123,25 @@ export type BusSignalListener = (signal: BusSignal) => void;
 /** A bus listener: called once per event, in publish order. */
 export type BusListener = (event: SseEvent) => void;
 
+/**
+ * A bus's replay history, reported by `gateway.stats().bus.history`: its bounds (the oldest event goes as
+ * soon as one is reached) and how full it is.
+ */
+export interface BusHistoryStatus {
+  /** Most events kept, over every channel of the bus. */
+  readonly size: number;
+  /** Most estimated bytes kept (the memory bus; a Redis stream is bounded by count only). */
+  readonly maxBytes?: number;
+  /** Oldest event kept or replayed, in ms. */
+  readonly ttlMs: number;
+  /** Events held now (the Redis bus: as of its last watchdog ping; absent before the first). */
+  readonly events?: number;
+  /** Estimated bytes held now (the memory bus). */
+  readonly bytes?: number;
+  /** Age of the oldest event held, in ms: how far back a reconnect can resume. Absent when empty. */
+  readonly oldestAgeMs?: number;
+}
+
 /** Health of a bus, reported by `gateway.stats().bus`. */
 export interface BusStatus {
   /** `memory` or `redis` (other adapters name themselves). */
@@ -127,6 +150,8 @@ export interface BusStatus {
   readonly connected: boolean;
   /** Id of the newest event this bus has seen, if any. */
   readonly head?: string;
+  /** The replay history's bounds and fill, or `false` when the bus keeps none. */
+  readonly history?: BusHistoryStatus | false;
   /** Further adapter-specific figures (lag, reconnects, …). */
   readonly [key: string]: unknown;
 }
@@ -158,7 +183,10 @@ export interface Bus {
   watched?(): Promise<void>;
   /** Events after `lastEventId` that match `query`, or why they cannot be replayed. */
   replay(lastEventId: string, query: ReplayQuery): Promise<ReplayResult>;
-  /** Ask the bus to keep at least this much history (count and age). Buses with fixed history may ignore it. */
+  /**
+   * Ask the bus to keep at least this much history (count and age): a gateway asks for its `replay` window.
+   * Buses with fixed history may ignore it.
+   */
   retain?(window: { size: number; ttlMs: number }): void;
   /**
    * Deliver `signal` to every process on this bus, this one included (best effort). Optional: without it,
@@ -175,8 +203,14 @@ export interface Bus {
 
 /** Options of {@link createMemoryBus}. */
 export interface MemoryBusOptions {
-  /** History kept for Last-Event-ID replay. Defaults to `{ size: 1000, ttlMs: 600000 }`. */
-  history?: { size?: number; ttlMs?: number } | false;
+  /**
+   * History kept for Last-Event-ID replay, over every channel: at most `size` events, `maxBytes` of their
+   * estimated memory (about 3 × their JSON plus 400 bytes each) and `ttlMs` of age; the oldest event goes
+   * when any bound is reached. A replay needs the whole gap after its id, so size it for the time a client
+   * may be away (a reconnect, a deploy) at the bus's rate. Defaults to
+   * `{ size: 100000, maxBytes: 33554432, ttlMs: 600000 }` (32 MiB: about 9,000 events of 1 KB).
+   */
+  history?: { size?: number; maxBytes?: number; ttlMs?: number } | false;
 }
 
 /**
@@ -199,7 +233,13 @@ export interface RedisBusOptions {
   redis?: IoRedisClient;
   /** Key and channel prefix. Defaults to `sse`. */
   prefix?: string;
-  /** Shared history in a Redis stream. Defaults to `{ size: 10000, ttlMs: 600000 }`. */
+  /**
+   * Shared history in a Redis stream, over every channel: the last `size` events (trimmed with `MAXLEN ~`,
+   * so a little more may stay) up to `ttlMs` old (older ones are never replayed). There is no byte bound: a
+   * stream trims by count, so the count is what Redis spends, about 1.15 × (payload + 150) bytes per event.
+   * A replay needs the whole gap after its id, so size it for the time a client may be away (a deploy) at
+   * the bus's rate. Defaults to `{ size: 50000, ttlMs: 600000 }` (about 65 MB in Redis with 1 KB events).
+   */
   history?: { size?: number; ttlMs?: number };
   /** Where connection errors are reported. Defaults to `console`. */
   logger?: Logger;
@@ -375,7 +415,12 @@ export interface SseOptions<P extends Principal = Principal> {
   heartbeatMs?: number;
   /** `retry:` sent on connect, in ms. Defaults to `5000`. */
   retryMs?: number;
-  /** Replay window for Last-Event-ID, or `false`. Defaults to `{ size: 1000, ttlMs: 600000 }`. */
+  /**
+   * Replay window for Last-Event-ID, or `false`: a stream resumes if at most `size` events of its own
+   * channels were missed (events of other channels do not count) and none is older than `ttlMs`, and the
+   * bus still holds every event since its id (see the bus's `history`); otherwise it gets `sse:reset`.
+   * Defaults to `{ size: 1000, ttlMs: 600000 }`.
+   */
   replay?: { size?: number; ttlMs?: number } | false;
   /** Connection and size limits. */
   limits?: SseLimits;
@@ -437,7 +482,9 @@ export interface SseStats {
   readonly closing: boolean;
   /** True from `drain()` on. */
   readonly draining: boolean;
-  /** Bus health. */
+  /** The replay window (`replay` option): missed events of a stream's own channels and their age, or `false`. */
+  readonly replay: { readonly size: number; readonly ttlMs: number } | false;
+  /** Bus health, with its history's bounds and fill in `bus.history`. */
   readonly bus: BusStatus;
 }
 

@@ -1,6 +1,6 @@
 /**
- * The embedded bus: eventemitter3 fan-out inside one process, with an lru-cache history bounded by
- * count and age for Last-Event-ID replay.
+ * The embedded bus: eventemitter3 fan-out inside one process, with a history bounded by count, bytes and
+ * age for Last-Event-ID replay (memory-history.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'eventemitter3';
@@ -23,6 +23,7 @@ import { checkKeys, isPlainObject, OptionError } from '../util/validate';
 import { createEpoch } from './epoch';
 import { checkIdempotencyKey, createEvent, preparePublish, repeatedPublish } from './event';
 import { boundQuery, DEFAULT_HISTORY, parseHistoryWindow, replayFromHistory } from './history';
+import { estimateEventBytes, MemoryHistory } from './memory-history';
 import { checkSignal } from './signal';
 
 const OPTION_KEYS = ['history'] as const;
@@ -50,7 +51,7 @@ class MemoryBus implements Bus {
   readonly id = randomUUID();
   private readonly epoch = createEpoch();
   private readonly emitter = new EventEmitter<{ event: [SseEvent]; signal: [BusSignal] }>();
-  private history: LRUCache<number, SseEvent> | null;
+  private readonly history: MemoryHistory | null;
   private seq = 0;
   private closed = false;
   /** The first publish of each `idempotencyKey`: bounded by count and bytes, as long as the history keeps events. */
@@ -65,12 +66,12 @@ class MemoryBus implements Bus {
       options.history === false
         ? false
         : parseHistoryWindow('createMemoryBus', 'history', options.history, DEFAULT_HISTORY, ' or false');
-    this.history = history === false ? null : newHistory(history.size, history.ttlMs);
+    this.history = history === false ? null : new MemoryHistory(history);
     this.idempotent = new LRUCache<string, FirstPublish>({
       max: IDEMPOTENCY_MAX_KEYS,
       maxSize: IDEMPOTENCY_MAX_BYTES,
       sizeCalculation: recordBytes,
-      ttl: this.history?.ttl ?? DEFAULT_HISTORY.ttlMs,
+      ttl: this.historyTtlMs,
     });
   }
 
@@ -94,11 +95,11 @@ class MemoryBus implements Bus {
     }
     const users = options?.users === undefined ? undefined : [...options.users];
     const event = createEvent(formatEventId(this.epoch, ++this.seq), channel, json, Date.now(), users, data);
-    this.history?.set(this.seq, event);
+    this.history?.push(this.seq, event, estimateEventBytes(event, json.length));
     // As long as the history keeps events, which `retain()` may have raised since construction.
     if (key !== undefined) {
       const record = { id: event.id, channel, time: event.time };
-      this.idempotent.set(key, record, { ttl: this.history?.ttl ?? DEFAULT_HISTORY.ttlMs });
+      this.idempotent.set(key, record, { ttl: this.historyTtlMs });
     }
     this.emitter.emit('event', event);
     return Promise.resolve(event);
@@ -137,20 +138,18 @@ class MemoryBus implements Bus {
     if (history === null) return Promise.resolve({ ok: false, reason: 'replay-disabled' });
     const last = parseEventId(lastEventId);
     if (last === null) return Promise.resolve({ ok: false, reason: 'malformed-id' });
-    const snapshot = { epoch: this.epoch, headSeq: this.seq, lookup: (seq: number) => history.peek(seq) };
-    const bounded = boundQuery(query, { size: history.max, ttlMs: history.ttl });
+    const snapshot = { epoch: this.epoch, headSeq: this.seq, lookup: (seq: number) => history.get(seq) };
+    const bounded = boundQuery(query, history.bounds);
     return Promise.resolve(replayFromHistory(snapshot, last, bounded, (event) => event));
   }
 
   retain(window: { size: number; ttlMs: number }): void {
-    const current = this.history;
-    if (current === null || (window.size <= current.max && window.ttlMs <= current.ttl)) return;
-    const next = newHistory(Math.max(window.size, current.max), Math.max(window.ttlMs, current.ttl));
-    for (const seq of current.rkeys()) {
-      const event = current.peek(seq);
-      if (event !== undefined) next.set(seq, event);
-    }
-    this.history = next;
+    this.history?.retain(window);
+  }
+
+  /** How long events stay replayable, and so how long an idempotency key is remembered. */
+  private get historyTtlMs(): number {
+    return this.history?.bounds.ttlMs ?? DEFAULT_HISTORY.ttlMs;
   }
 
   status(): BusStatus {
@@ -158,7 +157,7 @@ class MemoryBus implements Bus {
       kind: 'memory',
       connected: !this.closed,
       head: this.seq === 0 ? undefined : formatEventId(this.epoch, this.seq),
-      history: this.history?.size ?? 0,
+      history: this.history?.status() ?? false,
       listeners: this.emitter.listenerCount('event'),
       idempotency: { keys: this.idempotent.size, bytes: this.idempotent.calculatedSize },
     };
@@ -173,19 +172,16 @@ class MemoryBus implements Bus {
   }
 }
 
-function newHistory(size: number, ttlMs: number): LRUCache<number, SseEvent> {
-  return new LRUCache<number, SseEvent>({ max: size, ttl: ttlMs, ttlAutopurge: false });
-}
-
 function noop(): void {}
 
 /**
- * Create an in-process bus (eventemitter3) with a bounded replay history.
- * Defaults to a history of the last 1,000 events up to 10 minutes old.
+ * Create an in-process bus (eventemitter3) with a bounded replay history over all its channels.
+ * Defaults to a history of up to 100,000 events, 32 MiB (estimated) and 10 minutes, whichever is reached
+ * first: with 1 KB events about 9,000 of them.
  *
- * @param options - history size and age, or `history: false`.
+ * @param options - history bounds (`size`, `maxBytes`, `ttlMs`), or `history: false`.
  * @example
- * const bus = createMemoryBus({ history: { size: 5000 } });
+ * const bus = createMemoryBus({ history: { maxBytes: 128 * 1024 * 1024 } });
  * app.use(sseMiddleware({ channels: ['logs'], bus }));
  */
 export function createMemoryBus(options: MemoryBusOptions = {}): Bus {

@@ -46,6 +46,8 @@ type ReadLabelled = (stats: SseStats) => Readonly<Record<string, number>>;
  * | `sse_replays_total` | counter | `result`: `replayed`, `reset` |
  * | `sse_replayed_events_total` | counter | |
  * | `sse_authorize_denials_total` | counter | `namespace` |
+ * | `sse_replay_history_events` | gauge (events in the bus's replay history, every channel) | |
+ * | `sse_replay_history_age_seconds` | gauge (age of its oldest event: how far back a stream can resume) | |
  * | `sse_event_lag_seconds` | histogram (publish time to fan-out on this instance: the bus's delay) | |
  *
  * @param gateway - what `sseMiddleware()` returned.
@@ -134,6 +136,18 @@ export function registerMetrics(gateway: SseGateway, options: MetricsOptions): G
   labelled('replays_total', 'Last-Event-ID replays, by result.', 'result', (s) => s.replays);
   counter('replayed_events_total', 'Events written by replays.', (s) => s.replayedEvents);
   labelled('authorize_denials_total', 'Channels refused at connect time, by namespace.', 'namespace', (s) => s.denied);
+  // 0 for a bus that keeps no history or does not report it (a custom Bus), or Redis before its first ping.
+  const history = (s: SseStats) => (s.bus.history === false ? undefined : s.bus.history);
+  gauge(
+    'replay_history_events',
+    "Events in the bus's replay history, over every channel.",
+    (s) => history(s)?.events ?? 0,
+  );
+  gauge(
+    'replay_history_age_seconds',
+    "Age of the oldest event in the bus's replay history: how far back a reconnecting stream can resume.",
+    (s) => (history(s)?.oldestAgeMs ?? 0) / 1000,
+  );
 
   // The one per-event figure: observed at fan-out, only while these metrics are registered.
   names.push(`${prefix}event_lag_seconds`);

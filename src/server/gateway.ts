@@ -324,6 +324,7 @@ export class Gateway implements ConnectionHost, ReplaySource {
       denied: { ...this.denied },
       closing: this.closing,
       draining: this.draining,
+      replay: this.window === false ? false : { size: this.window.size, ttlMs: this.window.ttlMs },
       bus: this.bus.status(),
     };
   }

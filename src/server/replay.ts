@@ -24,7 +24,10 @@ import type { Connection } from './connection';
 export interface ReplaySource {
   readonly bus: Bus;
   readonly logger: Logger;
-  /** The replay window, or `false` when replay is off. */
+  /**
+   * The replay window, or `false` when replay is off: `size` counts the missed events the stream's own
+   * `match` accepts (not the bus-wide gap, which only has to be held by the bus), `ttlMs` their age.
+   */
   readonly window: { readonly size: number; readonly ttlMs: number } | false;
   /** False for channels of namespaces with `replay: false`. */
   replayable(channel: string): boolean;

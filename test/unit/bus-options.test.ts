@@ -62,7 +62,10 @@ describe('createMemoryBus options', () => {
   it.each([
     [{ history: { size: 0 } }, /createMemoryBus: `history.size` must be an integer >= 1 \(received 0\)/],
     [{ history: { ttlMs: 2.5 } }, /createMemoryBus: `history.ttlMs` must be an integer >= 1 \(received 2.5\)/],
-    [{ history: true }, /createMemoryBus: `history` must be \{ size\?, ttlMs\? \} or false \(received true\)/],
+    [
+      { history: true },
+      /createMemoryBus: `history` must be \{ size\?, maxBytes\?, ttlMs\? \} or false \(received true\)/,
+    ],
   ])('rejects %j', (options, message) => {
     expect(thrown(() => createMemoryBus(options as unknown as MemoryBusOptions)).message).toMatch(message);
   });

@@ -109,22 +109,22 @@ describe('boundQuery', () => {
 });
 
 describe('history windows', () => {
-  it('has one default for the memory bus and the gateway, and one for Redis', () => {
-    expect(DEFAULT_HISTORY).toEqual({ size: 1000, ttlMs: 600_000 });
-    expect(DEFAULT_REDIS_HISTORY).toEqual({ size: 10_000, ttlMs: 600_000 });
+  it('has one default for the memory bus (count, bytes and age) and one for Redis (count and age)', () => {
+    expect(DEFAULT_HISTORY).toEqual({ size: 100_000, maxBytes: 32 * 1024 * 1024, ttlMs: 600_000 });
+    expect(DEFAULT_REDIS_HISTORY).toEqual({ size: 50_000, ttlMs: 600_000 });
     expect(Object.isFrozen(DEFAULT_HISTORY)).toBe(true);
   });
 
   it('fills absent fields from the fallback', () => {
     expect(parseHistoryWindow('f', 'history', undefined, DEFAULT_HISTORY)).toBe(DEFAULT_HISTORY);
-    expect(parseHistoryWindow('f', 'history', { size: 5 }, DEFAULT_HISTORY)).toEqual({ size: 5, ttlMs: 600_000 });
+    expect(parseHistoryWindow('f', 'history', { size: 5 }, DEFAULT_REDIS_HISTORY)).toEqual({ size: 5, ttlMs: 600_000 });
   });
 
   it.each([
     [{ size: 0 }, /f: `history.size` must be an integer >= 1 \(received 0\)/],
     [{ ttlMs: 1.5 }, /f: `history.ttlMs` must be an integer >= 1/],
     [{ sise: 5 }, /f: history: unknown option `sise`; did you mean `size`\?/],
-    [7, /f: `history` must be \{ size\?, ttlMs\? \} or false \(received 7\)/],
+    [7, /f: `history` must be \{ size\?, maxBytes\?, ttlMs\? \} or false \(received 7\)/],
   ])('rejects %j', (value, message) => {
     const read = () => parseHistoryWindow('f', 'history', value, DEFAULT_HISTORY, ' or false');
     expect(read).toThrow(OptionError);

@@ -133,7 +133,7 @@ describe('script arguments', () => {
       args: ['e1', 5, 100, 'recover'],
     });
     expect(pingCall(names, 'tok', 'PUBLISH')).toMatchObject({
-      keys: ['{sse}:epoch', '{sse}:seq'],
+      keys: ['{sse}:epoch', '{sse}:seq', '{sse}:history'],
       args: ['{sse}:ctl:bus-1', 'tok', 'PUBLISH'],
     });
   });

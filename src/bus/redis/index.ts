@@ -7,7 +7,8 @@
  *   command link that died silently;
  * - receive: `subscriber.ts` (lifecycle, recovery buffer, watchdog) hands messages to `receiver.ts`,
  *   which asks `sequencer.ts` whether they are new and `interest.ts` whether they are wanted;
- * - replay: the fetch script's snapshot, checked by `../history.ts`, then the sequencer's barrier.
+ * - replay: `replay-pages.ts` reads the gap after the id in pages (shared by concurrent replays) for
+ *   `../history.ts`'s scan, then the sequencer's barrier.
  *
  * Fan-out is per channel (see interest.ts), so gaps cannot be seen in the sequence (an instance
  * legitimately skips other channels' numbers) and loss is detected from the connection instead: after
@@ -28,6 +29,7 @@ import { SseError } from '../../protocol/errors';
 import { formatEventId, parseEventId } from '../../protocol/event-id';
 import type {
   Bus,
+  BusHistoryStatus,
   BusListener,
   BusPublishOptions,
   BusSignal,
@@ -41,7 +43,7 @@ import type {
 } from '../../types';
 import { createEpoch } from '../epoch';
 import { checkIdempotencyKey, createEvent, preparePublish, repeatedPublish } from '../event';
-import { boundQuery, type HistorySnapshot, type HistoryWindow, replayFromHistory } from '../history';
+import { boundQuery, type HistoryWindow } from '../history';
 import { checkSignal } from '../signal';
 import {
   COMMAND_TIMEOUT_MS,
@@ -61,12 +63,15 @@ import { Interest } from './interest';
 import { parseRedisBusOptions, type RedisBusConfig } from './options';
 import { Outbox } from './outbox';
 import { Receiver } from './receiver';
+import { ReplayPages, type ReplaySnapshot } from './replay-pages';
 import {
   decodeFetchReply,
+  decodePingReply,
   decodePublishReply,
   type FetchMode,
   type FetchReply,
   fetchCall,
+  type HistoryFill,
   type PublishCommand,
   pingCall,
   publishCall,
@@ -75,7 +80,7 @@ import {
 } from './scripts';
 import { Sequencer } from './sequencer';
 import { Subscriber } from './subscriber';
-import { decodeMessage, encodeHeaderTail, hashTag, type RedisNames, redisNames, type WireMessage } from './wire';
+import { encodeHeaderTail, hashTag, type RedisNames, redisNames } from './wire';
 
 /** How long a replay waits for the live stream to catch up with its snapshot. */
 const BARRIER_TIMEOUT_MS = 3000;
@@ -111,24 +116,6 @@ function openClients(config: RedisBusConfig, closed: () => boolean): Clients {
   return { commands, subscriber: duplicate as unknown as SubscriberClient, ownsCommands: false };
 }
 
-/** A history entry as the replay window check sees it; the event is only built when its channel matches. */
-interface ReplayRecord {
-  readonly channel: string;
-  readonly time: number;
-  readonly message: WireMessage;
-}
-
-/** A fetch snapshot as an ordered history, keyed by each message's own sequence (a mismatch leaves a hole). */
-function historyOf(snapshot: FetchReply): HistorySnapshot<ReplayRecord> {
-  const bySeq = new Map<number, ReplayRecord>();
-  for (const entry of snapshot.entries) {
-    const message = entry.message === undefined ? null : decodeMessage(entry.message);
-    if (message !== null)
-      bySeq.set(message.seq, { channel: message.header.channel, time: message.header.time, message });
-  }
-  return { epoch: snapshot.epoch, headSeq: snapshot.head, lookup: (seq) => bySeq.get(seq) };
-}
-
 class RedisBus implements Bus {
   readonly id = randomUUID();
   readonly #logger: Logger;
@@ -144,6 +131,9 @@ class RedisBus implements Bus {
   readonly #commandWatchdog: CommandWatchdog;
   readonly #publishIdPrefix: string;
   #history: HistoryWindow;
+  readonly #replayPages: ReplayPages;
+  /** The stream's length and oldest entry, as the last ping read them. */
+  #fill: HistoryFill | undefined;
   #shutdown: Promise<void> | undefined;
 
   constructor(config: RedisBusConfig) {
@@ -182,6 +172,7 @@ class RedisBus implements Bus {
       config.legacyPatterns,
     );
     this.#receiver = new Receiver(this.id, this.#sequencer, this.#interest, this.#logger);
+    this.#replayPages = new ReplayPages(this.fetch);
     const receiver = this.#receiver;
     this.#subscriber = new Subscriber(
       {
@@ -191,7 +182,11 @@ class RedisBus implements Bus {
         sharded: config.sharded,
         logger: this.#logger,
         resubscribe: () => this.#interest.resubscribe(),
-        catchUp: (current) => receiver.catchUp(this.fetch, () => this.#history.size, current),
+        catchUp: async (current) => {
+          await receiver.catchUp(this.fetch, current);
+          // The history's fill for status(), at once rather than after the first watchdog interval.
+          if (current()) this.sendPing('fill').catch(() => {});
+        },
         deliver: (item) => receiver.deliver(item),
         signal: (message) => receiver.signal(message),
         roundTrip: (ms) => receiver.roundTrip(ms),
@@ -295,17 +290,14 @@ class RedisBus implements Bus {
     // The snapshot must follow this process's pending SUBSCRIBEs, or an event published in between
     // would be neither replayed nor delivered live.
     await this.#interest.settled();
-    const bounded = boundQuery(query, this.#history);
-    let snapshot: FetchReply;
+    let snapshot: ReplaySnapshot;
     try {
-      snapshot = await this.fetch(last.epoch, last.seq, bounded.maxCount, 'replay');
+      snapshot = await this.#replayPages.replay(last, boundQuery(query, this.#history));
     } catch (cause) {
       this.#logger.error('sse-gateway: Redis bus replay failed', cause);
       return { ok: false, reason: 'unavailable' };
     }
-    const result = replayFromHistory(historyOf(snapshot), last, bounded, ({ message: { header, dataJson } }) =>
-      createEvent(header.id, header.channel, dataJson, header.time, header.users),
-    );
+    const { result } = snapshot;
     if (!result.ok) return result;
     // The caller drops live events up to `head` only while it holds them, so every event up to `head`
     // must have reached the listeners before this resolves.
@@ -330,9 +322,12 @@ class RedisBus implements Bus {
     return decodeFetchReply(await withTimeout(runScript(commands, call), COMMAND_TIMEOUT_MS, 'fetch'));
   };
 
-  private sendPing(token: string): Promise<unknown> {
+  /** Publish a ping (watchdog, barrier or fill); its reply is the history's fill. */
+  private async sendPing(token: string): Promise<unknown> {
     const call = pingCall(this.#names, token, this.#publishCommand);
-    return withTimeout(runScript(this.#clients.commands, call), COMMAND_TIMEOUT_MS, 'ping');
+    const reply = await withTimeout(runScript(this.#clients.commands, call), COMMAND_TIMEOUT_MS, 'ping');
+    this.#fill = decodePingReply(reply) ?? this.#fill;
+    return reply;
   }
 
   retain(window: { size: number; ttlMs: number }): void {
@@ -358,10 +353,19 @@ class RedisBus implements Bus {
       watched: this.#interest.size,
       sharded: this.#sharded,
       subscribing: this.#interest.pending,
-      history: { size: this.#history.size, ttlMs: this.#history.ttlMs },
+      history: this.historyStatus(),
       subscriber: this.#subscriber.status,
       held: this.#outbox.held,
     };
+  }
+
+  /** The history's bounds, and its fill as of the last ping. */
+  private historyStatus(): BusHistoryStatus {
+    const bounds = { size: this.#history.size, ttlMs: this.#history.ttlMs };
+    const fill = this.#fill;
+    if (fill === undefined) return bounds;
+    if (fill.oldestTime === undefined) return { ...bounds, events: fill.events };
+    return { ...bounds, events: fill.events, oldestAgeMs: Math.max(0, Date.now() - fill.oldestTime) };
   }
 
   close(): Promise<void> {
@@ -374,6 +378,7 @@ class RedisBus implements Bus {
     this.#commandWatchdog.close();
     this.#outbox.close();
     this.#receiver.clear();
+    this.#replayPages.clear();
     this.#sequencer.cancel();
     const { commands, subscriber, ownsCommands } = this.#clients;
     await Promise.all((ownsCommands ? [subscriber, commands] : [subscriber]).map((client) => quit(client)));
@@ -382,8 +387,9 @@ class RedisBus implements Bus {
 
 /**
  * Create a bus on Redis, so that several instances share one event sequence, one replay history and
- * one fan-out. Defaults to prefix `sse`, a history of 10,000 events up to 10 minutes old, a watchdog
- * ping every 5 s, and publishes held up to 5 s while Redis is unreachable.
+ * one fan-out. Defaults to prefix `sse`, a history of 50,000 events up to 10 minutes old (trimmed by
+ * count: about 65 MB in Redis with 1 KB events), a watchdog ping every 5 s, and publishes held up to 5 s
+ * while Redis is unreachable.
  *
  * @param options - `url` (the bus opens and closes its own connections) or `redis` (an ioredis client
  * or Cluster that the bus duplicates for its subscriber and leaves open on `close()`). On a Cluster the

@@ -84,7 +84,10 @@ export function parseRedisBusOptions(options: RedisBusOptions): RedisBusConfig {
   return {
     connection,
     prefix,
-    history: parseHistoryWindow('createRedisBus', 'history', options.history, DEFAULT_REDIS_HISTORY),
+    history: parseHistoryWindow('createRedisBus', 'history', options.history, DEFAULT_REDIS_HISTORY, '', {
+      maxBytes:
+        'a Redis stream is trimmed by count (MAXLEN), so `history.size` is its bound: about 1.15 × (payload + 150) bytes of Redis memory per event.',
+    }),
     logger: parseLogger('createRedisBus', options.logger),
     watchdogMs: integer('createRedisBus: `watchdogMs`', options.watchdogMs, DEFAULT_WATCHDOG_MS, 1),
     sharded: boolean('createRedisBus: `sharded`', options.sharded, onCluster),

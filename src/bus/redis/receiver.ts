@@ -18,6 +18,12 @@ export type Fetch = (epoch: string, after: number, count: number, mode: FetchMod
 /** How often a gap read is tried after a reconnect before the gap is given up. */
 const CATCH_UP_ATTEMPTS = 20;
 
+/**
+ * History entries read per fetch after a reconnect: the gap may be as long as the history (50,000 events by
+ * default), which must not come back in one reply.
+ */
+export const RECOVER_PAGE = 1000;
+
 /** Call every listener with `value`; one that throws is logged and does not stop the others. */
 function notify<T>(listeners: ReadonlySet<(value: T) => void>, value: T, what: string, logger: Logger): void {
   for (const listener of listeners) {
@@ -107,10 +113,10 @@ export class Receiver {
   }
 
   /** After a reconnect: read the gap from the history, retrying a while; stop once `current()` is false. */
-  async catchUp(fetch: Fetch, historySize: () => number, current: () => boolean): Promise<void> {
+  async catchUp(fetch: Fetch, current: () => boolean): Promise<void> {
     for (let attempt = 1; current(); attempt++) {
       try {
-        await this.readGap(fetch, historySize, current);
+        await this.readGap(fetch, current);
         break;
       } catch (cause) {
         if (attempt >= CATCH_UP_ATTEMPTS) {
@@ -127,7 +133,8 @@ export class Receiver {
     if (current() && !this.sequencer.started) this.sequencer.start('', 0);
   }
 
-  private async readGap(fetch: Fetch, historySize: () => number, current: () => boolean): Promise<void> {
+  /** Read the gap in pages of {@link RECOVER_PAGE}; a retry after a failed page resumes where it stopped. */
+  private async readGap(fetch: Fetch, current: () => boolean): Promise<void> {
     const sequencer = this.sequencer;
     if (!sequencer.started) {
       // First connection: nothing was missed, only the starting point is needed.
@@ -136,8 +143,7 @@ export class Receiver {
       return;
     }
     for (;;) {
-      const size = historySize();
-      const { epoch, head, entries } = await fetch(sequencer.epoch, sequencer.lastSeq, size, 'recover');
+      const { epoch, head, entries } = await fetch(sequencer.epoch, sequencer.lastSeq, RECOVER_PAGE, 'recover');
       if (!current() || epoch === '') return;
       sequencer.enter(epoch);
       const missed = entries[0] === undefined ? null : sequencer.missedBefore(entries[0].seq);
@@ -147,7 +153,10 @@ export class Receiver {
         );
       }
       for (const entry of entries) if (entry.message !== undefined) this.accept(entry.message);
-      if (entries.length < size || sequencer.lastSeq >= head) {
+      // Every entry read is accounted for, even one without a readable message: the next page starts after it.
+      const lastRead = entries[entries.length - 1];
+      if (lastRead !== undefined) sequencer.observe(epoch, lastRead.seq);
+      if (entries.length < RECOVER_PAGE || sequencer.lastSeq >= head) {
         sequencer.observe(epoch, head);
         return;
       }

@@ -70,14 +70,19 @@ return {epoch, head, redis.call('XRANGE', KEYS[3], string.format('%d', after + 1
 `;
 
 /**
- * KEYS: epoch, seq. ARGV: control channel, token, the publish command. The head is read and published
- * atomically, so when the ping arrives every earlier event of a subscribed channel has arrived before it.
+ * KEYS: epoch, seq, history. ARGV: control channel, token, the publish command. The head is read and
+ * published atomically, so when the ping arrives every earlier event of a subscribed channel has arrived
+ * before it. Answers the history's fill, `{1, XLEN, time of the oldest entry or 0}` (the time is the
+ * header's, which precedes the payload: `{"id":…,"channel":…,"time":<ms>,…}`), for `status().history`.
  */
 const PING_SCRIPT = `
 local epoch = redis.call('GET', KEYS[1]) or ''
 local seq = redis.call('GET', KEYS[2]) or '0'
 redis.call(ARGV[3], ARGV[1], ARGV[2] .. '\\n' .. epoch .. '\\n' .. seq)
-return 1
+local oldest = 0
+local first = redis.call('XRANGE', KEYS[3], '-', '+', 'COUNT', 1)[1]
+if first and first[2][2] then oldest = tonumber(string.match(first[2][2], '"time":(%d+)') or '0') end
+return {1, redis.call('XLEN', KEYS[3]), oldest}
 `;
 
 /** A script and its SHA1, for EVALSHA with an EVAL fallback. */
@@ -233,5 +238,23 @@ export function decodeFetchReply(reply: unknown): FetchReply {
 
 /** The ping script's call: publish `token` and the head to this instance's control channel. */
 export function pingCall(names: RedisNames, token: string, command: PublishCommand): ScriptCall {
-  return { script: SCRIPTS.ping, keys: [names.epochKey, names.seqKey], args: [names.controlChannel, token, command] };
+  return {
+    script: SCRIPTS.ping,
+    keys: [names.epochKey, names.seqKey, names.historyKey],
+    args: [names.controlChannel, token, command],
+  };
+}
+
+/** How full the history stream was when a ping ran: its length and its oldest entry's publish time. */
+export interface HistoryFill {
+  readonly events: number;
+  /** Milliseconds since the epoch; `undefined` for an empty stream. */
+  readonly oldestTime: number | undefined;
+}
+
+/** Decode the ping script's reply (`{1, XLEN, oldest time or 0}`); `undefined` for anything else. */
+export function decodePingReply(reply: unknown): HistoryFill | undefined {
+  if (!Array.isArray(reply)) return undefined;
+  const [, events, oldest] = reply as [number, number, number];
+  return { events, oldestTime: oldest > 0 ? oldest : undefined };
 }
