@@ -20,10 +20,12 @@ export type * from './types';
 export type {
   BridgeOptions,
   BridgeReconnectOptions,
+  BridgeState,
   BridgeStatus,
   SubscriptionSource,
   UpstreamBridge,
 } from './upstream/bridge';
 export { bridgeUpstream } from './upstream/bridge';
-export type { UpstreamFailureReason } from './upstream/proxy';
+export type { UpstreamErrorCounts, UpstreamErrorReason } from './upstream/failures';
+export type { ProxyStats, UpstreamFailureReason, UpstreamProxy } from './upstream/proxy';
 export { sseProxy } from './upstream/proxy';

@@ -537,6 +537,12 @@ export interface SseGateway extends Router {
 
 /** Options of `sseProxy()`. */
 export interface ProxyOptions {
+  /**
+   * A fixed name for operations (1-64 characters of `[A-Za-z0-9_.-]`, e.g. `'etl-run-logs'`): the `name` label
+   * of `registerUpstreamMetrics` and `stats().name`. Never an id or a URL. Defaults to none (required only to
+   * register metrics).
+   */
+  name?: string;
   /** Upstream SSE URL, or a function mapping the request to one. */
   target: string | URL | ((req: Request) => string | URL);
   /** Extra request headers toward upstream (e.g. a service token), computed per request. */

@@ -2,10 +2,11 @@
  * The named points where a gateway reports what happens to streams, on `node:diagnostics_channel`: the one
  * place that the `audit` option, `registerMetrics` and anyone else (tests, tracing) subscribe to. A point
  * with no subscriber costs one property read, so nothing is paid when nobody listens. Points fire per stream
- * (connect, disconnect, reject, replay), never per event.
+ * (connect, disconnect, reject, replay) or per upstream bridge state change, never per event.
  */
 import diagnostics from 'node:diagnostics_channel';
 import type { AuditEntry } from '../types';
+import type { BridgeState, UpstreamBridge } from '../upstream/types';
 
 /** Names of the diagnostics channels. */
 export const DiagnosticsChannel = {
@@ -13,6 +14,8 @@ export const DiagnosticsChannel = {
   stream: 'sse-gateway:stream',
   /** A Last-Event-ID replay was served or reset. Message: {@link ReplayDiagnostic}. */
   replay: 'sse-gateway:replay',
+  /** A `bridgeUpstream()` changed state. Message: {@link UpstreamDiagnostic}. */
+  upstream: 'sse-gateway:upstream',
 } as const;
 
 /** What `sse-gateway:stream` carries: the audit entry and the gateway it happened on. */
@@ -33,8 +36,21 @@ export interface ReplayDiagnostic {
   readonly reason?: string;
 }
 
+/** What `sse-gateway:upstream` carries: one state change of a bridge. */
+export interface UpstreamDiagnostic {
+  /** The bridge, as `bridgeUpstream()` returned it. */
+  readonly upstream: UpstreamBridge;
+  /** Its `name` option. */
+  readonly name: string | undefined;
+  readonly state: BridgeState;
+  readonly previous: BridgeState;
+  /** The bridge's last failure at this moment (see `BridgeStatus.lastError`). */
+  readonly lastError: string | undefined;
+}
+
 const streamChannel = diagnostics.channel(DiagnosticsChannel.stream);
 const replayChannel = diagnostics.channel(DiagnosticsChannel.replay);
+const upstreamChannel = diagnostics.channel(DiagnosticsChannel.upstream);
 
 /** Report a stream's connect, disconnect or reject. */
 export function reportStream(message: StreamDiagnostic): void {
@@ -44,6 +60,11 @@ export function reportStream(message: StreamDiagnostic): void {
 /** Report a replay's outcome. */
 export function reportReplay(message: ReplayDiagnostic): void {
   if (replayChannel.hasSubscribers) replayChannel.publish(message);
+}
+
+/** Report a bridge's state change. */
+export function reportUpstream(message: UpstreamDiagnostic): void {
+  if (upstreamChannel.hasSubscribers) upstreamChannel.publish(message);
 }
 
 /**

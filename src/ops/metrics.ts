@@ -166,3 +166,7 @@ export function registerMetrics(gateway: SseGateway, options: MetricsOptions): G
     },
   };
 }
+
+// The upstream side (sseProxy handlers and bridges) has its own registration, beside the gateway's.
+export type { MeteredUpstream, UpstreamMetrics, UpstreamMetricsOptions } from './upstream-metrics';
+export { registerUpstreamMetrics } from './upstream-metrics';

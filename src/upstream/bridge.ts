@@ -6,24 +6,47 @@
  * Delivery is in upstream order and resumable: the bridge remembers the id of the last event it published
  * (not merely received), reconnects with it as Last-Event-ID, and never starts a new connection while
  * events of the previous one are still being published.
+ *
+ * Its state (`BridgeState`) is read from the one current link and the retry timer rather than kept as a flag
+ * beside them, so it cannot disagree with what the bridge does; the last one reported is kept only to notice
+ * a change, which is traced (`NODE_DEBUG=sse-gateway`) and reported on the `sse-gateway:upstream`
+ * diagnostics channel.
  */
 import type { Readable } from 'node:stream';
+import { debuglog } from 'node:util';
+import { reportUpstream } from '../ops/diagnostics';
 import { matchChannel, parseTopic, type Topic } from '../protocol/channels';
 import { SseError } from '../protocol/errors';
 import { createSseParser, type ParsedSseEvent } from '../protocol/sse-parser';
 import type { MaybePromise } from '../types';
-import { connectUpstream, createUpstreamAgents, type UpstreamAgents, type UpstreamConnection } from './client';
+import {
+  connectUpstream,
+  createUpstreamAgents,
+  type UpstreamAgents,
+  type UpstreamConnection,
+  type UpstreamFailureReason,
+} from './client';
+import { FailureTally, type UpstreamErrorReason } from './failures';
 import { streamHeaders } from './headers';
 import { allows, type BridgeConfig, parseBridgeOptions } from './options';
-import type { BridgeOptions, BridgeStatus, UpstreamBridge } from './types';
+import type { BridgeOptions, BridgeState, BridgeStatus, UpstreamBridge } from './types';
 
-export type { BridgeOptions, BridgeReconnectOptions, BridgeStatus, SubscriptionSource, UpstreamBridge } from './types';
+export type {
+  BridgeOptions,
+  BridgeReconnectOptions,
+  BridgeState,
+  BridgeStatus,
+  SubscriptionSource,
+  UpstreamBridge,
+} from './types';
 
 /** Events waiting for the bus before the upstream socket is paused, and when it resumes. */
 const HIGH_WATER = 1000;
 const LOW_WATER = 100;
 /** Distinct refused channels that are logged; the rest are only counted. */
 const MAX_REFUSALS_LOGGED = 100;
+
+const trace = debuglog('sse-gateway');
 
 /** Do two topics (channels or `prefix:*` patterns) share at least one channel? */
 function overlaps(a: Topic, b: Topic): boolean {
@@ -60,7 +83,11 @@ class Bridge implements UpstreamBridge {
   /** Publishes run one after another, so the bus sees upstream order. */
   private chain: Promise<void> = Promise.resolve();
   private queued = 0;
-  private readonly counters = { reconnects: 0, events: 0, published: 0, skipped: 0, refused: 0 };
+  private readonly counters = { reconnects: 0, opened: 0, events: 0, published: 0, skipped: 0, refused: 0 };
+  private readonly failures = new FailureTally();
+  /** The last state reported, to notice changes; {@link Bridge.changed} brings it up to date. */
+  private state: BridgeState = 'stopped';
+  private disconnectedSince: number | undefined;
   /** Channels already logged as refused; bounded, since the upstream chooses them. */
   private readonly refusedChannels = new Set<string>();
   private lastError: string | undefined;
@@ -82,6 +109,7 @@ class Bridge implements UpstreamBridge {
     const listener = (topic: string, active: boolean) => this.onTopic(topic, active);
     this.detach = this.config.gateway.onSubscription(listener);
     for (const topic of this.config.gateway.activeTopics?.() ?? []) this.onTopic(topic, true);
+    this.changed();
   }
 
   async stop(): Promise<void> {
@@ -96,9 +124,17 @@ class Bridge implements UpstreamBridge {
   }
 
   status(): BridgeStatus {
+    const link = this.link;
+    const connected = link?.connected ?? false;
     return {
+      name: this.config.name,
+      state: this.currentState(),
+      url: this.where,
+      connectedSince: connected ? link?.openedAt : undefined,
+      disconnectedSince: this.disconnectedSince,
       running: this.running,
-      connected: this.link?.connected ?? false,
+      connected,
+      opened: this.counters.opened,
       lastEventId: this.lastEventId,
       reconnects: this.counters.reconnects,
       events: this.counters.events,
@@ -107,7 +143,33 @@ class Bridge implements UpstreamBridge {
       refused: this.counters.refused,
       subscribers: this.active.size,
       lastError: this.lastError,
+      ...this.failures.snapshot(),
     };
+  }
+
+  /** What the bridge is doing, read from the link and the retry timer. */
+  private currentState(): BridgeState {
+    if (!this.running) return 'stopped';
+    if (this.link !== undefined) return this.link.connected ? 'open' : 'connecting';
+    return this.retryTimer === undefined ? 'idle' : 'retrying';
+  }
+
+  /** Call after anything that may change {@link Bridge.currentState}: reports a change, once. */
+  private changed(): void {
+    const state = this.currentState();
+    const previous = this.state;
+    if (state === previous) return;
+    this.state = state;
+    if (state === 'connecting' || state === 'retrying') this.disconnectedSince ??= Date.now();
+    else this.disconnectedSince = undefined;
+    trace('bridgeUpstream %s: %s → %s (%s)', this.config.name ?? this.where, previous, state, this.lastError ?? '');
+    reportUpstream({ upstream: this, name: this.config.name, state, previous, lastError: this.lastError });
+  }
+
+  /** Book a failure: the status's `lastError` and the tally behind `errors`. */
+  private failed(reason: UpstreamErrorReason | UpstreamFailureReason, status?: number): void {
+    this.lastError = status === undefined ? reason : `${reason} (${status})`;
+    if (reason !== 'aborted') this.failures.count(reason, status);
   }
 
   private get wanted(): boolean {
@@ -141,7 +203,10 @@ class Bridge implements UpstreamBridge {
   }
 
   private connect(): void {
-    if (!this.wanted || this.link !== undefined || this.retryTimer !== undefined) return;
+    if (!this.wanted || this.link !== undefined || this.retryTimer !== undefined) {
+      this.changed();
+      return;
+    }
     const link: Link = {
       conn: undefined,
       body: undefined,
@@ -154,6 +219,7 @@ class Bridge implements UpstreamBridge {
     };
     this.link = link;
     if (this.connections++ > 0) this.counters.reconnects++;
+    this.changed();
     this.open(link).catch((cause: unknown) => {
       this.config.logger.error('sse-gateway: bridgeUpstream failed', cause);
       this.dropped(link, false);
@@ -168,7 +234,7 @@ class Bridge implements UpstreamBridge {
     try {
       extra = await this.config.headers();
     } catch (cause) {
-      this.lastError = 'upstream-headers';
+      this.failed('upstream-headers');
       this.config.logger.error(`sse-gateway: bridgeUpstream headers() failed for ${this.where}`, cause);
       return this.dropped(link, false);
     }
@@ -179,7 +245,7 @@ class Bridge implements UpstreamBridge {
     const answer = await conn.answer;
     if (link !== this.link) return;
     if (!answer.ok) {
-      this.lastError = answer.status === undefined ? answer.reason : `${answer.reason} (${answer.status})`;
+      this.failed(answer.reason, answer.reason === 'upstream-status' ? answer.status : undefined);
       this.config.logger.warn(
         `sse-gateway: bridgeUpstream ${this.where}: ${this.lastError}; retrying.`,
         ...(answer.cause === undefined ? [] : [answer.cause]),
@@ -194,6 +260,8 @@ class Bridge implements UpstreamBridge {
     link.body = body;
     link.connected = true;
     link.openedAt = Date.now();
+    this.counters.opened++;
+    this.changed();
     const parser = createSseParser({
       onEvent: (event) => this.received(link, event),
       onBareId: (id) => this.enqueue(link, () => id),
@@ -232,7 +300,7 @@ class Bridge implements UpstreamBridge {
     if (this.config.idleTimeoutMs === 0) return;
     clearTimeout(link.idle);
     link.idle = setTimeout(() => {
-      this.lastError = 'upstream-idle';
+      this.failed('upstream-idle');
       this.config.logger.warn(
         `sse-gateway: bridgeUpstream ${this.where}: nothing received for ${this.config.idleTimeoutMs} ms; reconnecting.`,
       );
@@ -309,7 +377,7 @@ class Bridge implements UpstreamBridge {
         this.lastEventId = id === '' ? undefined : id;
       } catch (cause) {
         link.failed = true;
-        this.lastError = 'publish-failed';
+        this.failed('publish-failed');
         this.config.logger.error(
           `sse-gateway: bridgeUpstream could not publish to the bus; reconnecting upstream from ${this.lastEventId ?? 'the start'}.`,
           cause,
@@ -330,8 +398,11 @@ class Bridge implements UpstreamBridge {
     if (link !== this.link) return;
     const healthy = link.connected && (link.events > 0 || Date.now() - link.openedAt >= this.config.maxDelayMs);
     this.closeLink(link);
-    if (ended) this.lastError = 'upstream-ended';
-    if (!this.wanted) return;
+    if (ended) this.failed('upstream-ended');
+    if (!this.wanted) {
+      this.changed();
+      return;
+    }
     this.attempts = healthy ? 1 : this.attempts + 1;
     // Jitter spreads the reconnects of many BFF instances after an upstream restart.
     const delay =
@@ -341,6 +412,7 @@ class Bridge implements UpstreamBridge {
       this.connect();
     }, delay);
     this.retryTimer.unref();
+    this.changed();
   }
 
   private closeLink(link: Link): void {
@@ -355,6 +427,7 @@ class Bridge implements UpstreamBridge {
     this.retryTimer = undefined;
     this.attempts = 0;
     if (this.link !== undefined) this.closeLink(this.link);
+    this.changed();
   }
 }
 

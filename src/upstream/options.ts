@@ -76,8 +76,23 @@ function headersOption<A extends unknown[]>(
   return () => fixed;
 }
 
+/**
+ * A `name` option: the `name` label of an upstream's metrics and the name in its status, so a short fixed
+ * string of the app's, never a URL or an id (which would make one time series per workflow).
+ */
+function nameOption(where: string, value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(value)) {
+    throw new OptionError(
+      `${where} must be 1-64 characters of [A-Za-z0-9_.-], a fixed name such as 'etl-logs' (received ${describe(value)}); it becomes a metric label, so keep ids and URLs out of it.`,
+    );
+  }
+  return value;
+}
+
 /** @internal The complete configuration of one `sseProxy()`. */
 export interface ProxyConfig {
+  readonly name: string | undefined;
   readonly target: (req: Request) => URL;
   readonly headers: (req: Request) => MaybePromise<Record<string, string>>;
   readonly forward: ReadonlySet<string>;
@@ -94,6 +109,7 @@ export interface ProxyConfig {
 }
 
 const PROXY_KEYS = [
+  'name',
   'target',
   'headers',
   'forwardHeaders',
@@ -124,6 +140,7 @@ export function parseProxyOptions(options: ProxyOptions): ProxyConfig {
   }
   const retryMs = integer('sseProxy: `retryMs`', options.retryMs, DEFAULTS.retryMs, 0);
   return {
+    name: nameOption('sseProxy: `name`', options.name),
     target: resolveTarget,
     headers: headersOption<[Request]>('sseProxy: `headers`', options.headers, 'sseProxy: `headers(req)`'),
     forward: forwardList('sseProxy: `forwardHeaders`', options.forwardHeaders),
@@ -140,6 +157,7 @@ export function parseProxyOptions(options: ProxyOptions): ProxyConfig {
 
 /** @internal The complete configuration of one `bridgeUpstream()`. */
 export interface BridgeConfig {
+  readonly name: string | undefined;
   readonly url: URL;
   readonly bus: Bus;
   readonly channelOf: (event: ParsedSseEvent) => string | null | undefined;
@@ -162,6 +180,7 @@ export interface BridgeConfig {
 }
 
 const BRIDGE_KEYS = [
+  'name',
   'target',
   'bus',
   'channel',
@@ -213,6 +232,7 @@ export function parseBridgeOptions(options: BridgeOptions): BridgeConfig {
   checkKeys('bridgeUpstream: reconnect', reconnect, RECONNECT_KEYS);
   const where = (name: string) => `bridgeUpstream: \`${name}\``;
   const config: BridgeConfig = {
+    name: nameOption(where('name'), options.name),
     url: upstreamUrl(where('target'), options.target),
     bus,
     channelOf: typeof channel === 'string' ? () => channel : channel,

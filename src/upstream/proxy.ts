@@ -20,12 +20,25 @@ import {
   type UpstreamConnection,
   type UpstreamFailureReason,
 } from './client';
+import { FailureTally } from './failures';
 import { clientLastEventId, forwardedHeaders, streamHeaders } from './headers';
 import { type ProxyConfig, parseProxyOptions } from './options';
+import type { ProxyStats, UpstreamProxy } from './types';
 
 export type { UpstreamFailureReason } from './client';
+export type { ProxyStats, UpstreamProxy } from './types';
 
 const HEARTBEAT = formatComment('heartbeat');
+
+/** The figures of one `sseProxy()` handler, shared by its streams: plain counters, bumped in place. */
+interface ProxyCounters {
+  open: number;
+  connecting: number;
+  opened: number;
+  events: number;
+  skipped: number;
+  readonly failures: FailureTally;
+}
 
 /** One client's proxied stream, with a single idempotent close path. */
 class ProxiedStream {
@@ -33,12 +46,15 @@ class ProxiedStream {
   private heartbeat: NodeJS.Timeout | undefined;
   private lastWrite = Date.now();
   private closed = false;
+  /** Counted in `counters.open`: the upstream answered with a stream, and close() has not run yet. */
+  private counted = false;
 
   constructor(
     private readonly req: Request,
     private readonly res: Response,
     private readonly config: ProxyConfig,
     private readonly agents: UpstreamAgents,
+    private readonly counters: ProxyCounters,
   ) {}
 
   async run(target: URL): Promise<void> {
@@ -57,9 +73,12 @@ class ProxiedStream {
     this.upstream = upstream;
     // The stream starts once the upstream answered, so that an upstream 204 ("stop reconnecting", in the
     // EventSource spec) reaches the browser as a 204 and stops it, instead of a stream it would retry for ever.
+    this.counters.connecting++;
     const answer = await upstream.answer;
+    this.counters.connecting--;
     if (this.closed) return;
     if (!answer.ok && answer.status === 204) {
+      this.counters.failures.count('upstream-status', 204);
       res.status(204).end();
       return this.close();
     }
@@ -70,6 +89,9 @@ class ProxiedStream {
       );
       return this.fail(answer.reason, answer.status);
     }
+    this.counted = true;
+    this.counters.open++;
+    this.counters.opened++;
     this.start();
     this.pump(answer.body, target);
   }
@@ -91,8 +113,10 @@ class ProxiedStream {
         if (!config.retryFixed) this.write(`retry: ${ms}\n\n`);
       },
       onBareId: (id) => this.write(`id: ${id}\n\n`),
-      onError: (error) =>
-        config.logger.warn(`sse-gateway: sseProxy upstream ${target.origin}${target.pathname}: ${error.message}`),
+      onError: (error) => {
+        this.counters.skipped++;
+        config.logger.warn(`sse-gateway: sseProxy upstream ${target.origin}${target.pathname}: ${error.message}`);
+      },
       maxEventSize: config.maxEventSize,
     });
     let draining = false;
@@ -109,10 +133,15 @@ class ProxiedStream {
       }
     });
     // The upstream ending, failing or resetting all end the client's stream; the browser then reconnects
-    // with its Last-Event-ID, which the next upstream request carries.
-    body.once('end', () => this.close());
-    body.once('close', () => this.close());
-    body.once('error', () => this.close());
+    // with its Last-Event-ID, which the next upstream request carries. After close() (the client left) the
+    // body closes too, and that is not the upstream's doing.
+    const ended = () => {
+      if (!this.closed) this.counters.failures.count('upstream-ended');
+      this.close();
+    };
+    body.once('end', ended);
+    body.once('close', ended);
+    body.once('error', ended);
   }
 
   private relay(event: ParsedSseEvent): void {
@@ -122,9 +151,11 @@ class ProxiedStream {
     } catch {
       // Only a NUL in the event name gets here (the parser cannot yield CR or LF); a browser would accept
       // it, but it cannot be framed safely, so it is dropped.
+      this.counters.skipped++;
       this.config.logger.warn('sse-gateway: sseProxy dropped an upstream event whose name contains NUL');
       return;
     }
+    this.counters.events++;
     this.write(frame);
   }
 
@@ -150,6 +181,7 @@ class ProxiedStream {
   }
 
   private fail(reason: UpstreamFailureReason, status?: number): void {
+    if (reason !== 'aborted') this.counters.failures.count(reason, status);
     this.start();
     const data = JSON.stringify(status === undefined ? { reason } : { reason, status });
     this.write(formatEvent({ event: 'sse:error', data }));
@@ -159,6 +191,7 @@ class ProxiedStream {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.counted) this.counters.open--;
     clearTimeout(this.heartbeat);
     this.upstream?.close();
     if (!this.res.writableEnded) this.res.end();
@@ -179,8 +212,12 @@ class ProxiedStream {
  * wins. Upstream comments are not forwarded; the upstream's `retry:` is, unless `retryMs` is set. An upstream 204 is
  * answered 204, which stops an EventSource.
  *
+ * The handler's `stats()` counts its streams (open, opened, waiting for upstream), relayed and dropped
+ * events, and failures by reason and HTTP status; give it a `name` to register them with
+ * `registerUpstreamMetrics` (`@datashop/sse-gateway/metrics`).
+ *
  * @param options - the upstream `target` and how to talk to it.
- * @returns an Express request handler; mount it on a GET route.
+ * @returns an Express request handler with `stats()`; mount it on a GET route.
  * @throws TypeError for a missing or malformed option.
  * @example
  * app.get('/api/dapadmin/l5-etl/sse/logs/stream', requireUser, requireWorkspaceAccess, sseProxy({
@@ -197,7 +234,7 @@ class ProxiedStream {
  *   headers: async () => ({ authorization: `Bearer ${await serviceToken()}` }),
  * }));
  */
-export function sseProxy(options: ProxyOptions): RequestHandler {
+export function sseProxy(options: ProxyOptions): UpstreamProxy {
   // Express passes (req, res, next) when the factory itself was mounted: app.get(path, sseProxy).
   // biome-ignore lint/complexity/noArguments: the declared signature stays (options) for users.
   if (arguments.length > 1 || (typeof options === 'object' && options !== null && 'socket' in options)) {
@@ -212,7 +249,24 @@ export function sseProxy(options: ProxyOptions): RequestHandler {
   }
   const config = parseProxyOptions(options);
   const agents = createUpstreamAgents(config.tls);
-  return (req: Request, res: Response, next: NextFunction): void => {
+  const counters: ProxyCounters = {
+    open: 0,
+    connecting: 0,
+    opened: 0,
+    events: 0,
+    skipped: 0,
+    failures: new FailureTally(),
+  };
+  const stats = (): ProxyStats => ({
+    name: config.name,
+    open: counters.open,
+    connecting: counters.connecting,
+    opened: counters.opened,
+    events: counters.events,
+    skipped: counters.skipped,
+    ...counters.failures.snapshot(),
+  });
+  const handler: RequestHandler = (req: Request, res: Response, next: NextFunction): void => {
     let target: URL;
     try {
       target = config.target(req);
@@ -226,7 +280,7 @@ export function sseProxy(options: ProxyOptions): RequestHandler {
       next(error);
       return;
     }
-    const running = new ProxiedStream(req, res, config, agents).run(target);
+    const running = new ProxiedStream(req, res, config, agents, counters).run(target);
     // run() sends the headers before its first await; keep `next` (and with it Express's router chain) only
     // in the unlikely case it did not, so an open stream does not hold it for its whole life.
     const fail = res.headersSent ? undefined : next;
@@ -236,4 +290,5 @@ export function sseProxy(options: ProxyOptions): RequestHandler {
       else res.end();
     });
   };
+  return Object.assign(handler, { stats });
 }

@@ -1,8 +1,13 @@
 /**
- * The public types of `bridgeUpstream()`: its options, its status figures, and what it needs from a gateway.
+ * The public types of `bridgeUpstream()` and `sseProxy()`'s handler: options, status figures, and what a
+ * bridge needs from a gateway.
  */
+import type { RequestHandler } from 'express';
 import type { ParsedSseEvent } from '../protocol/sse-parser';
 import type { Bus, Logger, MaybePromise, UpstreamTlsOptions } from '../types';
+import type { UpstreamErrorCounts } from './failures';
+
+export type { UpstreamErrorCounts, UpstreamErrorReason } from './failures';
 
 /**
  * What the bridge needs from a gateway to follow its subscriptions: `sseMiddleware()`'s gateway fits.
@@ -25,6 +30,12 @@ export interface BridgeReconnectOptions {
 
 /** Options of {@link bridgeUpstream}. */
 export interface BridgeOptions {
+  /**
+   * A fixed name for operations (1-64 characters of `[A-Za-z0-9_.-]`, e.g. `'etl-logs'`): the `name` label of
+   * `registerUpstreamMetrics` and `status().name`. Never an id or a URL. Defaults to none (required only to
+   * register metrics).
+   */
+  name?: string;
   /** The upstream SSE URL. */
   target: string | URL;
   /** Where events are republished. */
@@ -71,12 +82,36 @@ export interface BridgeOptions {
   logger?: Logger;
 }
 
+/**
+ * What a bridge is doing. `connecting`: an attempt is under way (waiting for `headers()`, the previous
+ * connection's publishes, or the upstream's answer); `open`: an upstream event stream is open; `retrying`:
+ * waiting out the backoff after a failure or a drop; `idle`: started, but in lazy mode with no local
+ * subscriber, so deliberately disconnected; `stopped`: before `start()` or after `stop()`.
+ */
+export type BridgeState = 'connecting' | 'open' | 'retrying' | 'idle' | 'stopped';
+
 /** Figures from {@link UpstreamBridge.status}. */
-export interface BridgeStatus {
+export interface BridgeStatus extends UpstreamErrorCounts {
+  /** The `name` option. */
+  readonly name: string | undefined;
+  /** What the bridge is doing now. */
+  readonly state: BridgeState;
+  /** The upstream's origin and path: no credentials, no query string (which may carry ids or secrets). */
+  readonly url: string;
+  /** While `open`: when this upstream connection opened (ms since the epoch). */
+  readonly connectedSince: number | undefined;
+  /**
+   * While `connecting` or `retrying`: since when the bridge has been without a connection it wants (the drop
+   * of the last open one, or the first attempt after `start()` or idling), unchanged through retries (ms
+   * since the epoch).
+   */
+  readonly disconnectedSince: number | undefined;
   /** Between `start()` and `stop()`. */
   readonly running: boolean;
-  /** An upstream event stream is open now. */
+  /** An upstream event stream is open now (`state === 'open'`). */
   readonly connected: boolean;
+  /** Upstream event streams opened (200 `text/event-stream` answers). */
+  readonly opened: number;
   /** Id of the last upstream event published (the next connection's Last-Event-ID). */
   readonly lastEventId: string | undefined;
   /** Connection attempts after the first one. */
@@ -85,13 +120,13 @@ export interface BridgeStatus {
   readonly events: number;
   /** Events published on the bus. */
   readonly published: number;
-  /** Events skipped: no channel, an invalid channel or payload, or too large. */
+  /** Events skipped: no channel, an invalid channel or payload, or larger than `maxEventSize`. */
   readonly skipped: number;
   /** Events dropped because their channel is outside `channels`. */
   readonly refused: number;
   /** Fed topics with local subscribers (lazy mode). */
   readonly subscribers: number;
-  /** The last failure, for health pages. */
+  /** The last failure, for health pages: a reason of `errors`, with the HTTP status for `upstream-status`. */
   readonly lastError: string | undefined;
 }
 
@@ -101,6 +136,32 @@ export interface UpstreamBridge {
   start(): void;
   /** Disconnect, stop following the gateway, and wait for events being published. Idempotent. */
   stop(): Promise<void>;
-  /** Current figures. */
+  /** Current figures: a snapshot, cheap to take (a health page or a scrape may call it often). */
   status(): BridgeStatus;
+}
+
+/** Figures from {@link UpstreamProxy.stats}, over every stream of one `sseProxy()` handler. */
+export interface ProxyStats extends UpstreamErrorCounts {
+  /** The `name` option. */
+  readonly name: string | undefined;
+  /** Proxied streams open now: the upstream answered with an event stream and the client is still there. */
+  readonly open: number;
+  /** Requests waiting for the upstream's answer now. */
+  readonly connecting: number;
+  /** Proxied streams opened (200 `text/event-stream` answers from upstream). */
+  readonly opened: number;
+  /** Upstream events relayed to clients. */
+  readonly events: number;
+  /** Upstream events dropped: larger than `maxEventSize`, or an event name that cannot be framed. */
+  readonly skipped: number;
+}
+
+/**
+ * What `sseProxy()` returns: an Express request handler that also reports its figures. Failures counted in
+ * `errors` are those a client saw as `sse:error` (or a 204), plus `upstream-ended` for an upstream that ended
+ * an open stream; a client leaving is not a failure.
+ */
+export interface UpstreamProxy extends RequestHandler {
+  /** Current figures: a snapshot, cheap to take. */
+  stats(): ProxyStats;
 }

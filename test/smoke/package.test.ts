@@ -48,14 +48,23 @@ describe('the built package', () => {
   });
 
   it('loads the metrics entry with require() and import', () => {
-    const cjs = run(['-e', "console.log(typeof require('@datashop/sse-gateway/metrics').registerMetrics)"]);
-    expect(cjs).toBe('function');
+    const cjs = run([
+      '-e',
+      "const m = require('@datashop/sse-gateway/metrics'); console.log(typeof m.registerMetrics, typeof m.registerUpstreamMetrics)",
+    ]);
+    expect(cjs).toBe('function function');
     const esm = run([
       '--input-type=module',
       '-e',
-      "import { registerMetrics } from '@datashop/sse-gateway/metrics'; console.log(typeof registerMetrics)",
+      "import { registerMetrics, registerUpstreamMetrics } from '@datashop/sse-gateway/metrics'; console.log(typeof registerMetrics, typeof registerUpstreamMetrics)",
     ]);
-    expect(esm).toBe('function');
+    expect(esm).toBe('function function');
+  });
+
+  it('loads prom-client only from the metrics entry (it is an optional peer)', () => {
+    const loaded = "Object.keys(require.cache).some((f) => f.includes('/node_modules/prom-client/'))";
+    expect(run(['-e', `require('@datashop/sse-gateway'); console.log(${loaded})`])).toBe('false');
+    expect(run(['-e', `require('@datashop/sse-gateway/metrics'); console.log(${loaded})`])).toBe('true');
   });
 
   it('loads the browser client with require() and import', () => {

@@ -67,4 +67,16 @@ describe('sseProxy and bridgeUpstream speak the options dialect of sseMiddleware
     const bridge = parseBridgeOptions({ target: 'http://x', bus, channel: 'a' });
     expect(bridge.connectTimeoutMs).toBe(DEFAULTS.connectTimeoutMs);
   });
+
+  it('`name` is a fixed, label-safe string: an id or a URL is refused with a fix-it message', () => {
+    expect(parseProxyOptions({ target: 'http://x', name: 'etl-run.v2_logs' }).name).toBe('etl-run.v2_logs');
+    expect(parseBridgeOptions({ target: 'http://x', bus, channel: 'a' }).name).toBeUndefined();
+    for (const name of ['', 'logs/ws1', 'etl logs', 'x'.repeat(65), 42]) {
+      const proxy = thrown(() => sseProxy({ target: 'http://x', name: name as never }));
+      expect(proxy.code).toBe('ERR_SSE_INVALID_OPTION');
+      expect(proxy.message).toMatch(/^sseProxy: `name` must be 1-64 characters of \[A-Za-z0-9_.-\]/);
+      const bridge = thrown(() => bridgeUpstream({ target: 'http://x', bus, channel: 'a', name: name as never }));
+      expect(bridge.message).toMatch(/^bridgeUpstream: `name` must be 1-64 characters/);
+    }
+  });
 });
