@@ -68,12 +68,17 @@ export function registerMetrics(gateway: SseGateway, options: MetricsOptions): G
   const prefix = options.prefix ?? 'sse_';
   const names: string[] = [];
   const registers = [registry];
-  // One stats() per scrape, however many metrics read it.
-  let cached: { stats: SseStats; at: number } | undefined;
+  // One stats() per scrape, however many metrics read it: prom-client collects every metric of a scrape in
+  // one turn of the event loop, and the reading is dropped at the next, so a later scrape is never stale.
+  let cached: SseStats | undefined;
   const stats = (): SseStats => {
-    const now = Date.now();
-    if (cached === undefined || now - cached.at > 50) cached = { stats: gateway.stats(), at: now };
-    return cached.stats;
+    if (cached === undefined) {
+      cached = gateway.stats();
+      setImmediate(() => {
+        cached = undefined;
+      });
+    }
+    return cached;
   };
 
   const gauge = (name: string, help: string, read: Read): void => {

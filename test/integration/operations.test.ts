@@ -290,4 +290,19 @@ describe('metrics', () => {
     expect(await globalRegistry.getMetricsAsJSON()).toEqual([]);
     expect(dataEvents(replay.events).map((e) => e.data)).toContain(2);
   });
+
+  test('a scrape right after a change reads the new value (no reading is kept past the scrape)', async () => {
+    const { gateway, open } = await startGateway({ channels: ['logs'] });
+    const registry = new Registry();
+    registerMetrics(gateway, { registry });
+    expect(await value(registry, 'sse_connections')).toBe(0);
+    const stream = await open('channels=logs:a');
+    expect(await value(registry, 'sse_connections')).toBe(1);
+    await gateway.publish('logs:a', 1);
+    await stream.take(1);
+    expect(await value(registry, 'sse_deliveries_total')).toBe(1);
+    stream.close();
+    await eventually(() => gateway.stats().connections === 0, 2000, 'the stream to close');
+    expect(await value(registry, 'sse_connections')).toBe(0);
+  });
 });
