@@ -1,6 +1,6 @@
-// The one command that runs every test on a fresh machine: makes sure redis-server, chromium and openssl are there
-// (installing them with apt-get when we are root), builds the package, runs jest, then the Python SDK's pytest suite,
-// and ends with one line `N passed, N failed` over both.
+// The one command that runs every test on a fresh machine: makes sure redis-server, chromium, openssl and, as root,
+// iproute2 are there (installing them with apt-get when we are root), builds the package, runs jest, then the Python
+// SDK's pytest suite, and ends with one line `N passed, N failed` over both.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -28,8 +28,12 @@ const needs = [
     apt: 'python3-yaml',
     why: 'reading the Kubernetes manifests',
   },
+  // Root only: the dead-peer test makes network namespaces, which needs root; without root it skips itself.
+  { command: 'ip', apt: 'iproute2', why: 'the dead-peer test (network namespaces)', rootOnly: true },
 ].filter(
-  (need) => spawnSync('sh', ['-c', need.probe ?? `command -v ${need.command}`], { stdio: 'ignore' }).status !== 0,
+  (need) =>
+    !(need.rootOnly && process.getuid?.() !== 0) &&
+    spawnSync('sh', ['-c', need.probe ?? `command -v ${need.command}`], { stdio: 'ignore' }).status !== 0,
 );
 if (needs.length > 0) {
   const packages = needs.map((need) => need.apt).join(' ');

@@ -13,11 +13,16 @@ export interface Defaults {
   readonly connectTimeoutMs: number;
   /** The Last-Event-ID replay window: how many missed events of a stream's own channels, and how old. */
   readonly replay: { readonly size: number; readonly ttlMs: number };
+  /**
+   * How long a stream's data may go unacknowledged by its peer before the stream is destroyed, in ms: as long
+   * as nginx's `send_timeout`, so a stream behind nginx and one straight from the gateway fare alike.
+   */
+  readonly deadPeerTimeoutMs: number;
 }
 
 /**
  * The shared defaults, frozen. Defaults to `heartbeatMs: 25000`, `retryMs: 5000`, `connectTimeoutMs: 10000`
- * and a replay window of `{ size: 1000, ttlMs: 600000 }`.
+ * a replay window of `{ size: 1000, ttlMs: 600000 }` and `deadPeerTimeoutMs: 60000`.
  *
  * @example
  * integer('sseProxy: `retryMs`', options.retryMs, DEFAULTS.retryMs, 0);
@@ -27,4 +32,5 @@ export const DEFAULTS: Defaults = Object.freeze({
   retryMs: 5000,
   connectTimeoutMs: 10_000,
   replay: Object.freeze({ size: 1000, ttlMs: 600_000 }),
+  deadPeerTimeoutMs: 60_000,
 });

@@ -351,6 +351,12 @@ export interface AuditEntry {
   readonly ip: string | undefined;
   /** `disconnect`: how long the stream was open. */
   readonly durationMs?: number;
+  /**
+   * `disconnect`: why the gateway ended the stream, when it did so for a limit: `slow-consumer`
+   * (`limits.maxBufferedBytes`), `dead-peer` (`deadPeerTimeoutMs`), `max-age` (`limits.maxConnectionAgeMs`).
+   * Absent when the client left, or the stream was ended by `close()`, `drain()` or `disconnect()`.
+   */
+  readonly reason?: 'slow-consumer' | 'dead-peer' | 'max-age';
   /** `reject`: the HTTP status sent. */
   readonly status?: number;
   /** `reject`: the `ERR_SSE_*` code sent. */
@@ -416,6 +422,15 @@ export interface SseOptions<P extends Principal = Principal> {
   /** `retry:` sent on connect, in ms. Defaults to `5000`. */
   retryMs?: number;
   /**
+   * Destroy a stream whose data its peer has not acknowledged for this long, in ms (at least `1000`), or
+   * `false` to never do so. It frees the slot (`limits.maxConnectionsPerUser`) of a client that vanished
+   * without a FIN, which the kernel would hold for ~15 minutes: heartbeats keep unacknowledged data on such a
+   * socket, so TCP keep-alive never fires. Read from the kernel's TCP tables (`/proc/net/tcp`), so Linux only;
+   * elsewhere it does nothing. A client that merely stops reading is `limits.maxBufferedBytes`'s business.
+   * Defaults to `60000`.
+   */
+  deadPeerTimeoutMs?: number | false;
+  /**
    * Replay window for Last-Event-ID, or `false`: a stream resumes if at most `size` events of its own
    * channels were missed (events of other channels do not count) and none is older than `ttlMs`, and the
    * bus still holds every event since its id (see the bus's `history`); otherwise it gets `sse:reset`.
@@ -464,6 +479,8 @@ export interface SseStats {
   readonly delivered: number;
   /** Connections closed for exceeding `maxBufferedBytes`. */
   readonly slowClosed: number;
+  /** Connections destroyed because their peer had not acknowledged data for `deadPeerTimeoutMs`. */
+  readonly deadPeersClosed: number;
   /** Events from the bus dropped for exceeding `limits.maxEventBytes`. */
   readonly oversized: number;
   /** Connections ended for reaching `limits.maxConnectionAgeMs`. */

@@ -43,6 +43,7 @@ type ReadLabelled = (stats: SseStats) => Readonly<Record<string, number>>;
  * | `sse_events_total` | counter (events received from the bus) | |
  * | `sse_deliveries_total` | counter (event frames written to clients) | |
  * | `sse_slow_consumers_closed_total` | counter | |
+ * | `sse_dead_peers_closed_total` | counter | |
  * | `sse_replays_total` | counter | `result`: `replayed`, `reset` |
  * | `sse_replayed_events_total` | counter | |
  * | `sse_authorize_denials_total` | counter | `namespace` |
@@ -138,6 +139,11 @@ export function registerMetrics(gateway: SseGateway, options: MetricsOptions): G
   counter('events_total', 'Events received from the bus.', (s) => s.events);
   counter('deliveries_total', 'Event frames written to clients.', (s) => s.delivered);
   counter('slow_consumers_closed_total', 'Streams closed for exceeding maxBufferedBytes.', (s) => s.slowClosed);
+  counter(
+    'dead_peers_closed_total',
+    'Streams destroyed because their peer acknowledged nothing for deadPeerTimeoutMs.',
+    (s) => s.deadPeersClosed,
+  );
   labelled('replays_total', 'Last-Event-ID replays, by result.', 'result', (s) => s.replays);
   counter('replayed_events_total', 'Events written by replays.', (s) => s.replayedEvents);
   labelled('authorize_denials_total', 'Channels refused at connect time, by namespace.', 'namespace', (s) => s.denied);

@@ -7,7 +7,7 @@ import type { Response } from 'express';
 import { type EncodedFrame, encodeEvent, encodeFrame } from '../bus/event';
 import type { Topic } from '../protocol/channels';
 import { parseEventId } from '../protocol/event-id';
-import type { MaybePromise, Principal, SseEvent } from '../types';
+import type { AuditEntry, MaybePromise, Principal, SseEvent } from '../types';
 import { StreamWriter, type WriteBatch } from './stream-writer';
 
 /** The per-event verdict of the ACL for one connection. */
@@ -52,6 +52,8 @@ export class Connection {
   readonly openedAt = Date.now();
   /** The client's address (`req.ip`), for the audit trail and the admin views. */
   ip: string | undefined;
+  /** Why the gateway ended this stream for a limit, for its `disconnect` audit entry; set before it is closed. */
+  closeReason: AuditEntry['reason'] = undefined;
 
   /**
    * @param id - connection id, sent in `sse:ready`.
@@ -252,6 +254,7 @@ export class Connection {
     if (this.bufferedBytes <= this.host.maxBufferedBytes) return false;
     if (!this.closed) {
       this.closed = true;
+      this.closeReason = 'slow-consumer';
       this.host.overflowed(this);
       this.res.destroy();
     }

@@ -36,6 +36,7 @@ import { adminGuard, mountAdminRoutes } from './admin-routes';
 import { Admission } from './admission';
 import { ChannelIndex } from './channel-index';
 import { Connection, type ConnectionHost } from './connection';
+import { unwatchPeer, watchPeer } from './dead-peer';
 import { startEventStream } from './event-stream';
 import { internalError, sendError } from './http-errors';
 import { KeepAlive } from './keepalive';
@@ -74,6 +75,7 @@ export class Gateway implements ConnectionHost, ReplaySource {
   /** What diagnostics messages name as their gateway: the router users hold. Set by `sseMiddleware`. */
   identity: object = this;
   private counters = { events: 0, delivered: 0, slowClosed: 0, expired: 0, opened: 0, replayedEvents: 0, oversized: 0 };
+  private deadPeersClosed = 0;
   /** Told of every event from the bus, when something (registerMetrics) asked; otherwise one check per event. */
   eventObserver: ((event: SseEvent) => void) | undefined;
   /** Channels whose oversized events were already reported (bounded: the first hundred). */
@@ -114,6 +116,15 @@ export class Gateway implements ConnectionHost, ReplaySource {
     this.logger.warn(
       `sse-gateway: closed connection ${connection.id} of ${connection.principal.id}: more than ${this.maxBufferedBytes} bytes waiting; it resumes with Last-Event-ID.`,
     );
+  }
+
+  /**
+   * The stream's peer has not acknowledged data for `deadPeerTimeoutMs`: its transport is destroyed next. A
+   * stream already ended (a drain, its age) whose end could not reach the peer counts too: this frees its slot.
+   */
+  private peerGone(connection: Connection): void {
+    this.deadPeersClosed++;
+    connection.closeReason = 'dead-peer';
   }
 
   /**
@@ -220,6 +231,10 @@ export class Gateway implements ConnectionHost, ReplaySource {
     this.index.add(connection, topics);
     res.on('close', () => this.cleanup(connection));
     this.keepAlive.opened(connection);
+    const { deadPeerTimeoutMs } = this.config;
+    if (deadPeerTimeoutMs !== false) {
+      watchPeer(connection, req, deadPeerTimeoutMs, () => this.peerGone(connection), this.logger);
+    }
     this.counters.opened++;
     connection.ip = req.ip;
     const channels = topics.map((t) => t.name);
@@ -247,6 +262,7 @@ export class Gateway implements ConnectionHost, ReplaySource {
   private cleanup(connection: Connection): void {
     if (!this.connections.delete(connection)) return;
     this.byId.delete(connection.id);
+    unwatchPeer(connection);
     connection.dispose();
     const now = Date.now();
     this.audit({
@@ -257,6 +273,7 @@ export class Gateway implements ConnectionHost, ReplaySource {
       channels: this.index.topicsOf(connection).map((t) => t.name),
       ip: connection.ip,
       durationMs: now - connection.openedAt,
+      ...(connection.closeReason === undefined ? {} : { reason: connection.closeReason }),
     });
     this.index.remove(connection);
     this.admission.closed(connection.principal);
@@ -319,6 +336,7 @@ export class Gateway implements ConnectionHost, ReplaySource {
       timers: this.keepAlive.timers,
       bufferedBytes,
       ...this.counters,
+      deadPeersClosed: this.deadPeersClosed,
       rejected: { ...this.rejected },
       replays: { ...this.replays },
       denied: { ...this.denied },

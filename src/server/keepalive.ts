@@ -60,6 +60,7 @@ export class KeepAlive {
     for (const connection of [...this.connections]) {
       if (connection.expiresAt > now) continue;
       this.onExpired();
+      connection.closeReason = 'max-age';
       connection.end();
     }
   }

@@ -12,6 +12,7 @@ import type { AuditEntry, Bus, ChannelPolicy, Logger, MaybePromise, Principal, S
 import {
   boolean as booleanOption,
   checkKeys,
+  describe as describeValue,
   integer,
   isPlainObject,
   OptionError,
@@ -32,6 +33,8 @@ export interface GatewayConfig {
   readonly bus: Bus | undefined;
   readonly heartbeatMs: number;
   readonly retryMs: number;
+  /** `false`: no dead-peer detection. */
+  readonly deadPeerTimeoutMs: number | false;
   readonly replay: { readonly size: number; readonly ttlMs: number } | false;
   readonly limits: {
     readonly maxConnections: number;
@@ -65,6 +68,7 @@ const OPTION_KEYS = [
   'bus',
   'heartbeatMs',
   'retryMs',
+  'deadPeerTimeoutMs',
   'replay',
   'limits',
   'admin',
@@ -131,6 +135,15 @@ function userLimitPolicy(value: unknown): 'refuse' | 'end-oldest' {
   if (value === undefined || value === 'refuse' || value === 'end-oldest') return value ?? 'refuse';
   throw new OptionError(
     `sseMiddleware: \`limits.onUserLimit\` must be 'refuse' (answer 429) or 'end-oldest' (received ${JSON.stringify(value)}).`,
+  );
+}
+
+function deadPeerTimeout(value: unknown): number | false {
+  if (value === undefined) return DEFAULTS.deadPeerTimeoutMs;
+  if (value === false) return false;
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 1000) return value;
+  throw new OptionError(
+    `sseMiddleware: \`deadPeerTimeoutMs\` must be an integer >= 1000 (ms) or false to turn dead-peer detection off (received ${describeValue(value)}).`,
   );
 }
 
@@ -265,6 +278,7 @@ export function parseOptions(options: SseOptions): GatewayConfig {
     bus: options.bus,
     heartbeatMs,
     retryMs,
+    deadPeerTimeoutMs: deadPeerTimeout(options.deadPeerTimeoutMs),
     replay,
     limits,
     admin,
@@ -286,6 +300,11 @@ function warnOddOptions(config: GatewayConfig): void {
   }
   if (config.heartbeatMs < 1000) {
     logger.warn(`sse-gateway: heartbeatMs is ${config.heartbeatMs}; sub-second heartbeats cost bandwidth for nothing.`);
+  }
+  if (config.deadPeerTimeoutMs !== false && config.deadPeerTimeoutMs < 10_000) {
+    logger.warn(
+      `sse-gateway: deadPeerTimeoutMs is ${config.deadPeerTimeoutMs}; a live client on a poor network (a train, a lift) can go that long without acknowledging data and would be cut off.`,
+    );
   }
   const scopedNamespaces = [...config.namespaces].filter(([, p]) => p.userScoped).map(([n]) => n);
   if (config.authentication === false && (config.userScoping || scopedNamespaces.length > 0)) {

@@ -200,6 +200,9 @@ describe('options are validated at creation', () => {
     [{ channels: { logs: { userscoped: true } } }, /did you mean `userScoped`\?/],
     [{ channels: ['logs'], replay: { size: 0 } }, /replay.size/],
     [{ channels: ['logs'], filter: 'all' }, /filter/],
+    [{ channels: ['logs'], deadPeerTimeoutMs: 500 }, /`deadPeerTimeoutMs` must be an integer >= 1000 \(ms\) or false/],
+    [{ channels: ['logs'], deadPeerTimeoutMs: true }, /`deadPeerTimeoutMs` must be .* \(received true\)/],
+    [{ channels: ['logs'], deadPeerTimeout: 60_000 }, /did you mean `deadPeerTimeoutMs`\?/],
   ])('throws a TypeError that says how to fix %j', (options, message) => {
     expect(() => sseMiddleware(options as never)).toThrow(TypeError);
     expect(() => sseMiddleware(options as never)).toThrow(message);

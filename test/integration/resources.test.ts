@@ -1,4 +1,5 @@
 import { connect, type Socket } from 'node:net';
+import type { AuditEntry } from '../../src/types';
 import { customBus } from '../helpers/bus';
 import { closeAll, eventually, recordingLogger, startGateway } from '../helpers/gateway';
 import { dataEvents } from '../helpers/sse-client';
@@ -89,7 +90,12 @@ describe('resources', () => {
   });
 
   it('limits.maxConnectionAgeMs ends old streams (90-100 % of the age); the reconnect misses nothing', async () => {
-    const { open, gateway } = await startGateway({ channels: ['logs'], limits: { maxConnectionAgeMs: 400 } });
+    const audit: AuditEntry[] = [];
+    const { open, gateway } = await startGateway({
+      channels: ['logs'],
+      limits: { maxConnectionAgeMs: 400 },
+      audit: (entry) => audit.push(entry),
+    });
     const opened = Date.now();
     const stream = await open('channels=logs:a');
     const before = await gateway.publish('logs:a', 'before');
@@ -100,6 +106,7 @@ describe('resources', () => {
     expect(age).toBeGreaterThanOrEqual(350);
     expect(age).toBeLessThan(2000);
     expect(gateway.stats()).toMatchObject({ connections: 0, expired: 1, timers: 0 });
+    expect(audit.find((entry) => entry.type === 'disconnect')?.reason).toBe('max-age');
     const away = await gateway.publish('logs:a', 'while away');
     const resumed = await open(`channels=logs:a&lastEventId=${encodeURIComponent(before.id)}`);
     expect(dataEvents(await resumed.take(1)).map((e) => e.id)).toEqual([away.id]);
@@ -124,11 +131,13 @@ describe('resources', () => {
       },
     }));
     const logger = recordingLogger();
+    const audit: AuditEntry[] = [];
     const { open, gateway } = await startGateway({
       channels: ['logs'],
       bus,
       logger,
       limits: { maxBufferedBytes: 4096 },
+      audit: (entry) => audit.push(entry),
     });
     const first = await gateway.publish('logs:a', 'first');
     const stream = await open(`channels=logs:a&lastEventId=${encodeURIComponent(first.id)}`, { ready: false });
@@ -136,6 +145,7 @@ describe('resources', () => {
     for (let i = 0; i < 40; i++) await gateway.publish('logs:a', 'x'.repeat(200));
     await stream.ended;
     expect(gateway.stats()).toMatchObject({ connections: 0, slowClosed: 1 });
+    expect(audit.find((entry) => entry.type === 'disconnect')?.reason).toBe('slow-consumer');
     releaseReplay();
   });
 });

@@ -59,6 +59,7 @@ describe('sseProxy and bridgeUpstream speak the options dialect of sseMiddleware
       retryMs: 5000,
       connectTimeoutMs: 10_000,
       replay: { size: 1000, ttlMs: 600_000 },
+      deadPeerTimeoutMs: 60_000,
     });
     expect(Object.isFrozen(DEFAULTS) && Object.isFrozen(DEFAULTS.replay)).toBe(true);
     const proxy = parseProxyOptions({ target: 'http://x' });
