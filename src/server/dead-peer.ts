@@ -23,12 +23,15 @@ export type ReadTcpTables = () => Promise<readonly string[]>;
 /** The longest wait between two scans, in ms. */
 export const MAX_SCAN_INTERVAL_MS = 15_000;
 
-/** One watched stream. */
+/** Ends a stream found dead; one per gateway, shared by its streams (no closure per stream). */
+export type PeerGone = (owner: object) => void;
+
+/** One watched stream: all that is kept per stream (about 150 bytes with its map entries). */
 interface Watch {
   readonly owner: object;
   readonly key: string;
   readonly timeoutMs: number;
-  readonly dead: () => void;
+  readonly dead: PeerGone;
 }
 
 /** A socket seen retransmitting: since which scan, and with how many timeouts then. */
@@ -46,7 +49,8 @@ const debug = debuglog('sse-gateway');
  */
 export class DeadPeerScanner {
   private readonly watches = new Map<object, Watch>();
-  private readonly byKey = new Map<string, Set<Watch>>();
+  /** Nearly always one stream per socket key; an array only when several share one (HTTP/2). */
+  private readonly byKey = new Map<string, Watch | Watch[]>();
   private readonly suspects = new Map<string, Suspect>();
   /** Timeouts of the watched streams, with how many streams have each: the scan interval follows the shortest. */
   private readonly timeouts = new Map<number, number>();
@@ -85,10 +89,10 @@ export class DeadPeerScanner {
    * @param owner - the stream, as the handle for `unwatch`.
    * @param key - its socket's {@link socketKey}.
    * @param timeoutMs - how long its data may go unacknowledged.
-   * @param dead - ends the stream.
+   * @param dead - ends the stream, given `owner`.
    * @param logger - told once, should the tables turn out unreadable.
    */
-  watch(owner: object, key: string, timeoutMs: number, dead: () => void, logger: Logger): void {
+  watch(owner: object, key: string, timeoutMs: number, dead: PeerGone, logger: Logger): void {
     if (this.off) return;
     if (this.read === undefined) {
       this.turnOff(`dead-peer detection is off: it reads /proc/net/tcp, which ${process.platform} does not have.`);
@@ -98,12 +102,10 @@ export class DeadPeerScanner {
     this.unwatch(owner);
     const watch: Watch = { owner, key, timeoutMs, dead };
     this.watches.set(owner, watch);
-    let sharing = this.byKey.get(key);
-    if (sharing === undefined) {
-      sharing = new Set();
-      this.byKey.set(key, sharing);
-    }
-    sharing.add(watch);
+    const sharing = this.byKey.get(key);
+    if (sharing === undefined) this.byKey.set(key, watch);
+    else if (Array.isArray(sharing)) sharing.push(watch);
+    else this.byKey.set(key, [sharing, watch]);
     this.timeouts.set(timeoutMs, (this.timeouts.get(timeoutMs) ?? 0) + 1);
     this.schedule();
   }
@@ -114,11 +116,11 @@ export class DeadPeerScanner {
     if (watch === undefined) return;
     this.watches.delete(owner);
     const sharing = this.byKey.get(watch.key);
-    sharing?.delete(watch);
-    if (sharing?.size === 0) {
+    const rest = Array.isArray(sharing) ? sharing.filter((other) => other !== watch) : [];
+    if (rest.length === 0) {
       this.byKey.delete(watch.key);
       this.suspects.delete(watch.key);
-    }
+    } else this.byKey.set(watch.key, rest.length === 1 ? (rest[0] as Watch) : rest);
     const count = (this.timeouts.get(watch.timeoutMs) ?? 1) - 1;
     if (count === 0) this.timeouts.delete(watch.timeoutMs);
     else this.timeouts.set(watch.timeoutMs, count);
@@ -157,7 +159,7 @@ export class DeadPeerScanner {
         continue;
       }
       suspect.retransmits = retransmits;
-      for (const watch of [...sharing]) {
+      for (const watch of Array.isArray(sharing) ? [...sharing] : [sharing]) {
         if (now - suspect.since >= watch.timeoutMs) this.end(watch);
       }
     }
@@ -166,7 +168,7 @@ export class DeadPeerScanner {
   private end(watch: Watch): void {
     this.unwatch(watch.owner);
     try {
-      watch.dead();
+      watch.dead(watch.owner);
     } catch (cause) {
       this.logger?.error('sse-gateway: ending a stream whose peer is gone failed', cause);
     }
@@ -234,35 +236,26 @@ async function readProcTables(): Promise<readonly string[]> {
 export const deadPeers = new DeadPeerScanner(process.platform === 'linux' ? readProcTables : undefined);
 
 /**
- * Watch the stream answered on `req` with the process's scanner; `onDead` is called when its peer is found
- * gone, and then its transport is destroyed, which closes the response through its normal `close` path. A
- * request without a TCP peer (a Unix socket) is not watched.
+ * Watch the stream answered on `req` with the process's scanner. When its peer is found gone, `onDead` is
+ * called with `owner` (count and label the close there, then {@link destroyTransport} its request, which closes
+ * the response through its normal `close` path). A request without a TCP peer (a Unix socket) is not watched.
  *
  * @param owner - the stream, the handle for {@link unwatchPeer}.
  * @param req - its request.
  * @param timeoutMs - `deadPeerTimeoutMs`.
- * @param onDead - counts and labels the close; must not throw.
+ * @param onDead - one function per gateway, shared by its streams; must not throw.
  * @param logger - the gateway's logger.
  */
 export function watchPeer(
   owner: object,
   req: IncomingMessage,
   timeoutMs: number,
-  onDead: () => void,
+  onDead: PeerGone,
   logger: Logger,
 ): void {
   const { localPort, remoteAddress, remotePort } = req.socket;
   if (localPort === undefined || remoteAddress === undefined || remotePort === undefined) return;
-  deadPeers.watch(
-    owner,
-    socketKey(localPort, remoteAddress, remotePort),
-    timeoutMs,
-    () => {
-      onDead();
-      destroyTransport(req);
-    },
-    logger,
-  );
+  deadPeers.watch(owner, socketKey(localPort, remoteAddress, remotePort), timeoutMs, onDead, logger);
 }
 
 /** Stop watching `owner`'s peer: its stream closed. */

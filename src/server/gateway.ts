@@ -36,7 +36,7 @@ import { adminGuard, mountAdminRoutes } from './admin-routes';
 import { Admission } from './admission';
 import { ChannelIndex } from './channel-index';
 import { Connection, type ConnectionHost } from './connection';
-import { unwatchPeer, watchPeer } from './dead-peer';
+import { destroyTransport, unwatchPeer, watchPeer } from './dead-peer';
 import { startEventStream } from './event-stream';
 import { internalError, sendError } from './http-errors';
 import { KeepAlive } from './keepalive';
@@ -122,10 +122,12 @@ export class Gateway implements ConnectionHost, ReplaySource {
    * The stream's peer has not acknowledged data for `deadPeerTimeoutMs`: its transport is destroyed next. A
    * stream already ended (a drain, its age) whose end could not reach the peer counts too: this frees its slot.
    */
-  private peerGone(connection: Connection): void {
+  private readonly peerGone = (owner: object): void => {
+    const connection = owner as Connection;
     this.deadPeersClosed++;
     connection.closeReason = 'dead-peer';
-  }
+    destroyTransport(connection.res.req);
+  };
 
   /**
    * The secret a subscription change of stream `connectionId` must carry: an HMAC of the id under this
@@ -233,7 +235,7 @@ export class Gateway implements ConnectionHost, ReplaySource {
     this.keepAlive.opened(connection);
     const { deadPeerTimeoutMs } = this.config;
     if (deadPeerTimeoutMs !== false) {
-      watchPeer(connection, req, deadPeerTimeoutMs, () => this.peerGone(connection), this.logger);
+      watchPeer(connection, req, deadPeerTimeoutMs, this.peerGone, this.logger);
     }
     this.counters.opened++;
     connection.ip = req.ip;
