@@ -7,7 +7,7 @@
 import { busReady, fromDist, startRedis } from './redis.mjs';
 
 const { createRedisBus } = fromDist('bus/redis/index.js');
-const { createMemoryBus } = fromDist('memory-bus.js');
+const { createMemoryBus } = fromDist('bus/memory-bus.js');
 
 const ROUNDS = Number(process.env.ROUNDS ?? 2000);
 const BURST = Number(process.env.BURST ?? 20000);
