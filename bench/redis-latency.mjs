@@ -4,56 +4,16 @@
 //   npm run build && node bench/redis-latency.mjs            # starts a throwaway redis-server
 //   REDIS_URL=redis://127.0.0.1:6379 node bench/redis-latency.mjs
 //   SSE_DIST=/tmp/sse-build node bench/redis-latency.mjs      # use another build directory
-import { spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { busReady, fromDist, startRedis } from './redis.mjs';
 
-const require = createRequire(import.meta.url);
-const dist = process.env.SSE_DIST ?? join(dirname(fileURLToPath(import.meta.url)), '..', 'dist');
-const { createRedisBus } = require(join(dist, 'bus/redis/index.js'));
-const { createMemoryBus } = require(join(dist, 'memory-bus.js'));
+const { createRedisBus } = fromDist('bus/redis/index.js');
+const { createMemoryBus } = fromDist('bus/memory-bus.js');
 
 const ROUNDS = Number(process.env.ROUNDS ?? 2000);
 const BURST = Number(process.env.BURST ?? 20000);
 const WINDOW = 200;
 
-async function freePort() {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function startRedis() {
-  if (process.env.REDIS_URL) return { url: process.env.REDIS_URL, stop: async () => {} };
-  const port = await freePort();
-  const child = spawn(
-    'redis-server',
-    ['--port', String(port), '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1'],
-    {
-      stdio: 'ignore',
-    },
-  );
-  await new Promise((resolve, reject) => {
-    child.once('error', () =>
-      reject(new Error('redis-server not found: apt-get install redis-server, or set REDIS_URL')),
-    );
-    child.once('spawn', resolve);
-  });
-  await new Promise((resolve) => setTimeout(resolve, 300));
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    stop: () => new Promise((resolve) => child.once('exit', resolve).kill('SIGTERM')),
-  };
-}
-
-async function ready(bus) {
-  while (!bus.status().connected || bus.status().subscribing) await new Promise((r) => setTimeout(r, 5));
-}
+const ready = (bus) => busReady(bus, { subscribed: true });
 
 const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 

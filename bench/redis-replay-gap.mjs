@@ -5,57 +5,19 @@
 //
 //   npm run build && node bench/redis-replay-gap.mjs                 # starts a throwaway redis-server
 //   GAP=50000 PAYLOAD=1000 REDIS_URL=redis://127.0.0.1:6379 node bench/redis-replay-gap.mjs
-import { spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { busReady, fromDist, startRedis } from './redis.mjs';
 
-const require = createRequire(import.meta.url);
-const dist = process.env.SSE_DIST ?? join(dirname(fileURLToPath(import.meta.url)), '..', 'dist');
-const { createRedisBus } = require(join(dist, 'bus/redis/index.js'));
+const { createRedisBus } = fromDist('bus/redis/index.js');
 
 const GAP = Number(process.env.GAP ?? 10_000);
 const PAYLOAD = Number(process.env.PAYLOAD ?? 200);
 const STORM = 100;
 
-async function freePort() {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function startRedis() {
-  if (process.env.REDIS_URL) return { url: process.env.REDIS_URL, stop: async () => {} };
-  const port = await freePort();
-  const child = spawn(
-    'redis-server',
-    ['--port', String(port), '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1'],
-    {
-      stdio: 'ignore',
-    },
-  );
-  await new Promise((resolve, reject) => {
-    child.once('error', () =>
-      reject(new Error('redis-server not found: apt-get install redis-server, or set REDIS_URL')),
-    );
-    child.once('spawn', resolve);
-  });
-  await new Promise((resolve) => setTimeout(resolve, 300));
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    stop: () => new Promise((resolve) => child.once('exit', resolve).kill('SIGTERM')),
-  };
-}
-
 const redis = await startRedis();
 const prefix = `gap${Date.now()}`;
 const open = async () => {
   const bus = createRedisBus({ url: redis.url, prefix, history: { size: Math.max(50_000, GAP * 2) } });
-  while (!bus.status().connected) await new Promise((resolve) => setTimeout(resolve, 5));
+  await busReady(bus);
   return bus;
 };
 const median = (values) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)];

@@ -45,6 +45,9 @@ interface Reading {
   readonly events: Readonly<Record<string, number>>;
 }
 
+/** A metric's samples from one reading: label values and the figure. */
+type Samples = (r: Reading) => Array<[Labels, number]>;
+
 const STATES: readonly BridgeState[] = ['connecting', 'open', 'retrying', 'idle', 'stopped'];
 
 function kindOf(upstream: unknown): Kind | undefined {
@@ -144,18 +147,14 @@ export function registerUpstreamMetrics(
     return cached;
   };
 
-  const gauge = (
-    name: string,
-    help: string,
-    labelNames: string[],
-    samples: (r: Reading) => Array<[Labels, number]>,
-  ) => {
+  // What every metric of this call is registered with; its name is kept for unregister().
+  const config = (name: string, help: string, labelNames: string[]) => {
     names.push(prefix + name);
+    return { name: prefix + name, help, labelNames, registers };
+  };
+  const gauge = (name: string, help: string, labelNames: string[], samples: Samples) => {
     new Gauge({
-      name: prefix + name,
-      help,
-      labelNames,
-      registers,
+      ...config(name, help, labelNames),
       collect() {
         for (const reading of readings()) for (const [labels, value] of samples(reading)) this.set(labels, value);
       },
@@ -163,19 +162,10 @@ export function registerUpstreamMetrics(
   };
   // A counter follows the upstream's own running total; a label set shows at 0 from the first scrape where
   // it is known, so `increase()` sees its first step.
-  const counter = (
-    name: string,
-    help: string,
-    labelNames: string[],
-    samples: (r: Reading) => Array<[Labels, number]>,
-  ) => {
-    names.push(prefix + name);
+  const counter = (name: string, help: string, labelNames: string[], samples: Samples) => {
     const seen = new Map<string, number>();
     new Counter({
-      name: prefix + name,
-      help,
-      labelNames,
-      registers,
+      ...config(name, help, labelNames),
       collect() {
         for (const reading of readings()) {
           for (const [labels, value] of samples(reading)) {

@@ -1,33 +1,26 @@
 /// <reference lib="dom" />
 import { join } from 'node:path';
 import { build } from 'esbuild';
-import type { Browser, Page } from 'playwright-core';
-import { launchChromium } from '../helpers/browser';
+import type { Page } from 'playwright-core';
+import { chromiumForSuite } from '../helpers/browser';
 import { closeAll, startGateway } from '../helpers/gateway';
 
 // The client in Chromium, with Chromium's own EventSource (which exposes no status: the client learns
 // why a stream failed by asking again with fetch) and sessionStorage (a page that comes back resumes).
-let browser: Browser;
+const browser = chromiumForSuite();
 let bundle: string;
 
 beforeAll(async () => {
-  const [launched, built] = await Promise.all([
-    launchChromium(),
-    build({
-      entryPoints: [join(__dirname, '../../src/client/index.ts')],
-      bundle: true,
-      format: 'esm',
-      platform: 'browser',
-      target: 'es2020',
-      write: false,
-    }),
-  ]);
-  browser = launched;
+  const built = await build({
+    entryPoints: [join(__dirname, '../../src/client/index.ts')],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2020',
+    write: false,
+  });
   bundle = built.outputFiles[0]?.text ?? '';
 }, 60_000);
-afterAll(async () => {
-  await browser?.close();
-});
 afterEach(closeAll);
 
 const PAGE = `<!doctype html><meta charset="utf-8"><title>client</title><script type="module">
@@ -73,7 +66,7 @@ it('in Chromium: a refusal read through fetch, events, and a page that comes bac
       },
     },
   );
-  const context = await browser.newContext();
+  const context = await browser().newContext();
   try {
     const page = await context.newPage();
     await page.goto(url);
@@ -117,7 +110,7 @@ it('in Chromium: 401 closes the client (read through fetch) and nothing retries'
       },
     },
   );
-  const context = await browser.newContext();
+  const context = await browser().newContext();
   try {
     const page = await context.newPage();
     await page.goto(url);
@@ -154,7 +147,7 @@ it('in Chromium: while the client waits out a long backoff, the browser coming o
       },
     },
   );
-  const context = await browser.newContext();
+  const context = await browser().newContext();
   try {
     const page = await context.newPage();
     await page.goto(url);
@@ -191,7 +184,7 @@ it('in Chromium: a hidden tab that becomes visible reconnects at once instead of
       },
     },
   );
-  const context = await browser.newContext();
+  const context = await browser().newContext();
   try {
     const page = await context.newPage();
     await page.goto(url);

@@ -3,8 +3,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RequestHandler } from 'express';
 import express from 'express';
-import type { Browser, Page } from 'playwright-core';
-import { launchChromium } from '../helpers/browser';
+import type { Page } from 'playwright-core';
+import { chromiumForSuite } from '../helpers/browser';
 import { closeAll, onCleanup, startGateway } from '../helpers/gateway';
 import { startServer } from '../helpers/server';
 
@@ -17,13 +17,7 @@ const { corsForGateway } = require('../../examples/deploy/cors.js') as {
 };
 const CLIENT = readFileSync(join(__dirname, '../../dist/client/index.mjs'), 'utf8');
 
-let browser: Browser;
-beforeAll(async () => {
-  browser = await launchChromium();
-}, 60_000);
-afterAll(async () => {
-  await browser?.close();
-});
+const browser = chromiumForSuite();
 afterEach(closeAll);
 
 /** A page server: `/` loads the client from `/client.mjs` and hands `createSseClient` to the test. */
@@ -70,7 +64,7 @@ async function setup() {
 }
 
 async function openPage(origin: string): Promise<Page> {
-  const context = await browser.newContext();
+  const context = await browser().newContext();
   onCleanup(() => context.close());
   await context.addCookies([{ name: 'session', value: 'alice', url: 'http://127.0.0.1/', sameSite: 'Lax' }]);
   const page = await context.newPage();

@@ -1,18 +1,12 @@
 /// <reference lib="dom" />
-import type { Browser, Page } from 'playwright-core';
-import { launchChromium } from '../helpers/browser';
+import type { Page } from 'playwright-core';
+import { chromiumForSuite } from '../helpers/browser';
 import { closeAll, eventually, onCleanup, startGateway } from '../helpers/gateway';
 import { startNginx } from '../helpers/nginx';
 
 // Why the deploy guide says HTTP/2: Chromium allows six HTTP/1.1 connections per host, and an open stream
 // holds one for good; through the shipped nginx.conf's HTTP/2 server, one page holds ten streams at once.
-let browser: Browser;
-beforeAll(async () => {
-  browser = await launchChromium();
-}, 60_000);
-afterAll(async () => {
-  await browser?.close();
-});
+const browser = chromiumForSuite();
 afterEach(closeAll);
 
 const PAGE = `<!doctype html><meta charset="utf-8"><script>
@@ -45,7 +39,7 @@ async function setup() {
   );
   const nginx = await startNginx({ upstreams: [Number(new URL(harness.url).port)] });
   onCleanup(() => nginx.stop());
-  const context = await browser.newContext({ ignoreHTTPSErrors: true }); // the test's self-signed certificate
+  const context = await browser().newContext({ ignoreHTTPSErrors: true }); // the test's self-signed certificate
   onCleanup(() => context.close());
   return { ...harness, nginx, page: await context.newPage() };
 }

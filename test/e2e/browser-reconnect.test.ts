@@ -1,20 +1,12 @@
 /// <reference lib="dom" />
-import type { Browser } from 'playwright-core';
 import type { SseEvent } from '../../src';
-import { launchChromium } from '../helpers/browser';
+import { chromiumForSuite } from '../helpers/browser';
 import { closeAll, eventually, startGateway } from '../helpers/gateway';
 
 // The promise a tab relies on, checked with Chromium's own EventSource: when its stream drops, the browser
 // reconnects by itself with the Last-Event-ID it last saw, and the page ends up with every event once, in
 // order, including those published while it was away.
-let browser: Browser;
-
-beforeAll(async () => {
-  browser = await launchChromium();
-}, 60_000);
-afterAll(async () => {
-  await browser?.close();
-});
+const browser = chromiumForSuite();
 afterEach(closeAll);
 
 const PAGE = `<!doctype html><meta charset="utf-8"><title>reconnect</title><script>
@@ -42,7 +34,7 @@ it('a dropped stream resumes with Last-Event-ID: every event once, in order, non
       },
     },
   );
-  const context = await browser.newContext();
+  const context = await browser().newContext();
   try {
     const page = await context.newPage();
     await page.goto(url);
@@ -91,7 +83,7 @@ it('away longer than the replay window: the browser gets sse:reset, then live ev
       },
     },
   );
-  const context = await browser.newContext();
+  const context = await browser().newContext();
   try {
     const page = await context.newPage();
     await page.goto(url);

@@ -1,24 +1,11 @@
 /// <reference lib="dom" />
 import { join } from 'node:path';
-import type { Browser } from 'playwright-core';
-import { launchChromium, type RunningExample, startExample } from '../helpers/browser';
+import { chromiumForSuite, exampleForSuite } from '../helpers/browser';
 
 // The README's example BFF, driven in headless Chromium (Debian's package; never a downloaded browser):
 // two users in two browser contexts each see their own workspace's logs, live, and nothing else.
-let server: RunningExample;
-let baseUrl: string;
-let browser: Browser;
-
-beforeAll(async () => {
-  server = await startExample('etl-logs', { TICK_MS: '100' });
-  baseUrl = server.baseUrl;
-  browser = await launchChromium();
-}, 60_000);
-
-afterAll(async () => {
-  await browser?.close();
-  server?.process.kill('SIGTERM');
-});
+const server = exampleForSuite('etl-logs', { TICK_MS: '100' });
+const browser = chromiumForSuite();
 
 it.each([
   ['alice', 'ws1', 'ws2'],
@@ -26,10 +13,10 @@ it.each([
 ])(
   '%s sees live logs of %s only',
   async (user, own, other) => {
-    const context = await browser.newContext();
+    const context = await browser().newContext();
     try {
       const page = await context.newPage();
-      await page.goto(`${baseUrl}/login/${user}`);
+      await page.goto(`${server().baseUrl}/login/${user}`);
       await page.waitForSelector('#status.live', { timeout: 10_000 });
       // Wait for several live lines, then check none belong to the other workspace.
       await page.waitForFunction((ws) => document.querySelectorAll(`[data-workspace="${ws}"] li`).length >= 5, own, {
@@ -47,12 +34,12 @@ it.each([
 );
 
 it('signing out in one tab ends the stream of the other tab too: it reconnects, gets 401 and stops', async () => {
-  const context = await browser.newContext();
+  const context = await browser().newContext();
   try {
     const first = await context.newPage();
-    await first.goto(`${baseUrl}/login/alice`);
+    await first.goto(`${server().baseUrl}/login/alice`);
     const second = await context.newPage();
-    await second.goto(baseUrl);
+    await second.goto(server().baseUrl);
     await Promise.all([first, second].map((page) => page.waitForSelector('#status.live', { timeout: 10_000 })));
     await first.click('#logout');
     await second.waitForSelector('#status.closed', { timeout: 10_000 });
@@ -74,14 +61,14 @@ function expectContiguous(values: number[]): void {
 }
 
 it('tabs: metrics show the latest value, alerts are the user’s own, and logs survive tab switches and a reload', async () => {
-  const context = await browser.newContext();
+  const context = await browser().newContext();
   try {
     const page = await context.newPage();
     const eventRequests: string[] = [];
     page.on('request', (request) => {
       if (new URL(request.url()).pathname.startsWith('/events')) eventRequests.push(request.method());
     });
-    await page.goto(`${baseUrl}/login/alice`);
+    await page.goto(`${server().baseUrl}/login/alice`);
     await page.waitForSelector('#status.live', { timeout: 10_000 });
     await page.waitForFunction(() => document.querySelectorAll('[data-workspace="ws1"] li').length >= 5);
     const first = (await steps(page, 'ws1'))[0];

@@ -1,9 +1,9 @@
 /// <reference lib="dom" />
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import type { SseEvent } from '../../src';
-import { launchChromium } from '../helpers/browser';
+import { chromiumForSuite } from '../helpers/browser';
 import { closeAll, eventually, type GatewayHarness, startGateway } from '../helpers/gateway';
-import { bundlePage, servePage } from '../helpers/react-page';
+import { bundlePage, mountReactPage, servePage } from '../helpers/react-page';
 import type { Harness, PageSetup } from './fixtures/react-app';
 
 // One retry, with the first failure logged: under a loaded 2-core CI machine Chromium's frame timing has
@@ -12,15 +12,12 @@ jest.retryTimes(1, { logErrorsBeforeRetry: true });
 
 // The React bindings in Debian's Chromium against a real gateway: a page bundled from
 // test/e2e/fixtures/react-app.tsx mounts probes (components using the hooks) that record what they render.
-let browser: Browser;
+const browser = chromiumForSuite();
 let script: string;
 
 beforeAll(async () => {
-  [browser, script] = await Promise.all([launchChromium(), bundlePage('test/e2e/fixtures/react-app.tsx')]);
+  script = await bundlePage('test/e2e/fixtures/react-app.tsx');
 }, 60_000);
-afterAll(async () => {
-  await browser?.close();
-});
 afterEach(closeAll);
 
 interface Opened {
@@ -44,11 +41,7 @@ async function openPage(setup: PageSetup): Promise<Opened> {
       },
     },
   );
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  page.on('pageerror', (error) => console.error('page error:', error));
-  await page.goto(harness.url);
-  await page.evaluate((s) => window.harness.mount(s), setup);
+  const page = await mountReactPage(await browser().newContext(), harness.url, setup);
   return { harness, page, requests };
 }
 

@@ -1,35 +1,23 @@
 /// <reference lib="dom" />
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { launchChromium } from '../helpers/browser';
+import type { Page } from 'playwright-core';
+import { chromiumForSuite, contextForEachTest } from '../helpers/browser';
 import { closeAll, eventually, type GatewayHarness, startGateway } from '../helpers/gateway';
-import { bundlePage, servePage } from '../helpers/react-page';
+import { bundlePage, mountReactPage, servePage } from '../helpers/react-page';
 import type { PageSetup } from './fixtures/react-app';
 
 // The React bindings with a stream shared by two pages of one browser context: a follower page whose
 // `persistence` keeps its data (and the id it is complete up to) reloads while the other page leads.
-let browser: Browser;
+const browser = chromiumForSuite();
+const context = contextForEachTest(browser);
 let script: string;
-let context: BrowserContext;
 
 beforeAll(async () => {
-  [browser, script] = await Promise.all([launchChromium(), bundlePage('test/e2e/fixtures/react-app.tsx')]);
+  script = await bundlePage('test/e2e/fixtures/react-app.tsx');
 }, 60_000);
-afterAll(async () => {
-  await browser?.close();
-});
-beforeEach(async () => {
-  context = await browser.newContext();
-});
-afterEach(async () => {
-  await context.close();
-  await closeAll();
-});
+afterEach(closeAll);
 
 async function mount(harness: GatewayHarness, setup: PageSetup): Promise<Page> {
-  const page = await context.newPage();
-  page.on('pageerror', (error) => console.error('page error:', error));
-  await page.goto(harness.url);
-  await page.evaluate((s) => window.harness.mount(s), setup);
+  const page = await mountReactPage(context(), harness.url, setup);
   await page.waitForSelector('#status:text("open")');
   return page;
 }

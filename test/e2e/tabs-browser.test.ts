@@ -1,29 +1,15 @@
 /// <reference lib="dom" />
-import type { Browser, BrowserContext } from 'playwright-core';
 import type { SseEvent, SseGateway } from '../../src';
-import { launchChromium } from '../helpers/browser';
+import { chromiumForSuite, contextForEachTest } from '../helpers/browser';
 import { closeAll, eventually, startGateway } from '../helpers/gateway';
 import { openTab, serveTabPages, type Tab } from '../helpers/tab-pages';
 
 // Cross-tab sharing in Debian's Chromium: pages of one origin in one browser context share Web Locks and
 // BroadcastChannel, as the tabs of one browser profile do, and over HTTP/1.1 they share six connections
 // per host. The client is the built bundle (dist/client/index.mjs), served by the gateway's own app.
-let browser: Browser;
-let context: BrowserContext;
-
-beforeAll(async () => {
-  browser = await launchChromium();
-}, 60_000);
-afterAll(async () => {
-  await browser?.close();
-});
-beforeEach(async () => {
-  context = await browser.newContext();
-});
-afterEach(async () => {
-  await context.close();
-  await closeAll();
-});
+const browser = chromiumForSuite();
+const context = contextForEachTest(browser);
+afterEach(closeAll);
 
 const OPTIONS = { channels: ['logs'], authentication: () => ({ id: 'alice' }) };
 
@@ -43,7 +29,7 @@ async function untilTabs(tabs: readonly Tab[], check: (records: Awaited<ReturnTy
 it('eight tabs of one origin over HTTP/1.1 all get their events over ONE server stream', async () => {
   const { gateway, url } = await startGateway(OPTIONS, { before: serveTabPages });
   const tabs: Tab[] = [];
-  for (let i = 0; i < 8; i++) tabs.push(await openTab(context, url));
+  for (let i = 0; i < 8; i++) tabs.push(await openTab(context(), url));
   for (const [i, tab] of tabs.entries()) {
     await tab.start();
     await tab.sub(`logs:tab${i}`);
@@ -75,7 +61,7 @@ it('without sharing, the seventh tab stalls: six streams per host, the seventh w
   const { gateway, url } = await startGateway(OPTIONS, { before: serveTabPages });
   // Every page is loaded first: with six streams open, not even a page could load from this host.
   const tabs: Tab[] = [];
-  for (let i = 0; i < 7; i++) tabs.push(await openTab(context, url));
+  for (let i = 0; i < 7; i++) tabs.push(await openTab(context(), url));
   for (const tab of tabs) {
     await tab.start({ shareAcrossTabs: false });
     await tab.sub('logs:x');
@@ -95,7 +81,7 @@ it('without sharing, the seventh tab stalls: six streams per host, the seventh w
 it('the leader tab closes, then the next one crashes, while events flow: no tab loses or repeats one', async () => {
   const { gateway, url } = await startGateway(OPTIONS, { before: serveTabPages });
   const tabs: Tab[] = [];
-  for (let i = 0; i < 4; i++) tabs.push(await openTab(context, url));
+  for (let i = 0; i < 4; i++) tabs.push(await openTab(context(), url));
   // Started one after the other, so the first leads and the others queue for the lock in order.
   for (const tab of tabs) {
     await tab.start();
@@ -126,7 +112,7 @@ it('the leader tab closes, then the next one crashes, while events flow: no tab 
 
     // A crash: the renderer dies without running a line of the page's code.
     crashedAt = n;
-    const cdp = await context.newCDPSession(second.page);
+    const cdp = await context().newCDPSession(second.page);
     const crashed = new Promise((resolve) => second.page.once('crash', resolve));
     cdp.send('Page.crash').catch(() => {});
     await crashed;
@@ -164,9 +150,9 @@ it('the leader tab closes, then the next one crashes, while events flow: no tab 
 it("followers' subscriptions change the leader's stream; a crashed follower's channels leave it", async () => {
   const { gateway, url } = await startGateway(OPTIONS, { before: serveTabPages });
   const [leader, follower, doomed] = [
-    await openTab(context, url),
-    await openTab(context, url),
-    await openTab(context, url),
+    await openTab(context(), url),
+    await openTab(context(), url),
+    await openTab(context(), url),
   ];
   await leader.start();
   await leader.sub('logs:a');
@@ -188,7 +174,7 @@ it("followers' subscriptions change the leader's stream; a crashed follower's ch
   await doomed.waitForSubscribed('logs:c:*');
   expect(topics(gateway)).toBe('logs:a,logs:c:*');
   // The follower's own lock comes free when its renderer dies: the leader drops its channels.
-  const cdp = await context.newCDPSession(doomed.page);
+  const cdp = await context().newCDPSession(doomed.page);
   const crashed = new Promise((resolve) => doomed.page.once('crash', resolve));
   cdp.send('Page.crash').catch(() => {});
   await crashed;
@@ -212,7 +198,7 @@ it("a channel refused to a follower fails that follower's subscription alone; th
     { ...OPTIONS, authorize: (_principal, channel) => channel !== 'logs:secret' },
     { before: serveTabPages },
   );
-  const [leader, follower] = [await openTab(context, url), await openTab(context, url)];
+  const [leader, follower] = [await openTab(context(), url), await openTab(context(), url)];
   await leader.start();
   await leader.sub('logs:a');
   await leader.waitForSubscribed('logs:a');
@@ -247,7 +233,7 @@ it('401 stops every tab with ERR_SSE_UNAUTHENTICATED; a new subscription in a fo
     { ...OPTIONS, authentication: () => (signedIn ? { id: 'alice' } : null) },
     { before: serveTabPages },
   );
-  const [leader, follower] = [await openTab(context, url), await openTab(context, url)];
+  const [leader, follower] = [await openTab(context(), url), await openTab(context(), url)];
   await leader.start();
   await leader.sub('logs:a');
   await leader.waitForSubscribed('logs:a');
@@ -286,7 +272,7 @@ it('a leader whose page is freezing hands the stream over at once; the stale pos
     },
   });
   const tabs: Tab[] = [];
-  for (let i = 0; i < 3; i++) tabs.push(await openTab(context, url));
+  for (let i = 0; i < 3; i++) tabs.push(await openTab(context(), url));
   for (const tab of tabs) {
     await tab.start();
     await tab.sub('logs:feed');
@@ -335,7 +321,7 @@ it('a leader whose page is freezing hands the stream over at once; the stale pos
 
 it('a page put in the back-forward cache leaves (its stream moves on); restored, it joins again and catches up', async () => {
   const { gateway, url } = await startGateway(OPTIONS, { before: serveTabPages });
-  const [cached, other] = [await openTab(context, url), await openTab(context, url)];
+  const [cached, other] = [await openTab(context(), url), await openTab(context(), url)];
   for (const tab of [cached, other]) {
     await tab.start();
     await tab.sub('logs:a');

@@ -1,35 +1,21 @@
 /// <reference lib="dom" />
-import type { Browser, BrowserContext } from 'playwright-core';
 import type { SseEvent } from '../../src';
-import { launchChromium } from '../helpers/browser';
+import { chromiumForSuite, contextForEachTest } from '../helpers/browser';
 import { closeAll, startGateway } from '../helpers/gateway';
 import { openTab, serveTabPages } from '../helpers/tab-pages';
 
 // A tab that joins a shared stream with a kept id (a reload with persistLastEventId, or a client created
 // with lastEventId) while another tab leads: the leader serves it the events after that id on its channels
 // from its recent events, or tells it to reset. In Debian's Chromium, with the built client.
-let browser: Browser;
-let context: BrowserContext;
-
-beforeAll(async () => {
-  browser = await launchChromium();
-}, 60_000);
-afterAll(async () => {
-  await browser?.close();
-});
-beforeEach(async () => {
-  context = await browser.newContext();
-});
-afterEach(async () => {
-  await context.close();
-  await closeAll();
-});
+const browser = chromiumForSuite();
+const context = contextForEachTest(browser);
+afterEach(closeAll);
 
 const OPTIONS = { channels: ['logs'], authentication: () => ({ id: 'alice' }) };
 
 it('a follower that reloads while events flow at 50/s gets every event once, in order, across the reload', async () => {
   const { gateway, url } = await startGateway(OPTIONS, { before: serveTabPages });
-  const [leader, follower] = [await openTab(context, url), await openTab(context, url)];
+  const [leader, follower] = [await openTab(context(), url), await openTab(context(), url)];
   await leader.start();
   await leader.sub('logs:feed');
   await leader.waitForSubscribed('logs:feed');
@@ -90,9 +76,9 @@ it('a follower that reloads while events flow at 50/s gets every event once, in 
 it('a tab joining with an id the leader no longer holds is told to reset; one inside its recent events catches up', async () => {
   const { gateway, url } = await startGateway(OPTIONS, { before: serveTabPages });
   const [leader, late, recent] = [
-    await openTab(context, url),
-    await openTab(context, url),
-    await openTab(context, url),
+    await openTab(context(), url),
+    await openTab(context(), url),
+    await openTab(context(), url),
   ];
   await leader.start();
   await leader.sub('logs:feed');

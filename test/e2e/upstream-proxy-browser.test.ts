@@ -1,31 +1,21 @@
 /// <reference lib="dom" />
-import type { Browser, Page } from 'playwright-core';
-import { launchChromium, type RunningExample, startExample } from '../helpers/browser';
+import type { Page } from 'playwright-core';
+import { chromiumForSuite, exampleForSuite } from '../helpers/browser';
 
 // The L5-ETL example in headless Chromium: the page's two same-origin streams (sseProxy, and the gateway fed by
 // bridgeUpstream) both show the workflow's upstream log lines live; a workspace Alice may not see gets 403 on
 // both routes and shows nothing.
-let server: RunningExample;
-let browser: Browser;
-
-beforeAll(async () => {
-  server = await startExample('upstream-proxy', { UPSTREAM_PORT: '0', TICK_MS: '100' });
-  browser = await launchChromium();
-}, 60_000);
-
-afterAll(async () => {
-  await browser?.close();
-  server?.process.kill('SIGTERM');
-});
+const server = exampleForSuite('upstream-proxy', { UPSTREAM_PORT: '0', TICK_MS: '100' });
+const browser = chromiumForSuite();
 
 const lines = (page: Page, id: string) =>
   page.evaluate((el) => (document.getElementById(el)?.textContent ?? '').split('\n').filter(Boolean), id);
 
 it('both streams show the workflow upstream logs live, in order, and only that workflow', async () => {
-  const context = await browser.newContext();
+  const context = await browser().newContext();
   try {
     const page = await context.newPage();
-    await page.goto(`${server.baseUrl}/?workspace_id=ws1&workflow_id=wf2`);
+    await page.goto(`${server().baseUrl}/?workspace_id=ws1&workflow_id=wf2`);
     await page.waitForFunction(
       () => ['proxy', 'bridge'].every((id) => (document.getElementById(id)?.textContent ?? '').split('\n').length > 5),
       undefined,
@@ -48,12 +38,12 @@ it('both streams show the workflow upstream logs live, in order, and only that w
 }, 30_000);
 
 it('a workspace the user may not see: 403 on both routes, nothing shown', async () => {
-  const context = await browser.newContext();
+  const context = await browser().newContext();
   try {
     const page = await context.newPage();
     const proxyAnswer = page.waitForResponse((r) => r.url().includes('/api/dapadmin/l5-etl/sse/logs/stream'));
     const bridgeAnswer = page.waitForResponse((r) => r.url().includes('/events?'));
-    await page.goto(`${server.baseUrl}/?workspace_id=ws2&workflow_id=wf1`);
+    await page.goto(`${server().baseUrl}/?workspace_id=ws2&workflow_id=wf1`);
     expect((await proxyAnswer).status()).toBe(403);
     expect((await bridgeAnswer).status()).toBe(403);
     expect(await lines(page, 'proxy')).toEqual([]);

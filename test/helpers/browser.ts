@@ -1,7 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Browser, chromium } from 'playwright-core';
+import { type Browser, type BrowserContext, chromium } from 'playwright-core';
+import { forSuite } from './suite';
 
 /** Debian's Chromium; a test never downloads a browser of its own. */
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -24,6 +25,44 @@ export async function launchChromium(): Promise<Browser> {
       '--disable-sync',
     ],
   });
+}
+
+/**
+ * Headless Chromium ({@link launchChromium}) for the enclosing file or `describe`: launched in `beforeAll`,
+ * closed in `afterAll`.
+ *
+ * @returns a getter for the browser, to call inside tests and hooks.
+ * @example
+ * const browser = chromiumForSuite();
+ * it('…', async () => {
+ *   const context = await browser().newContext();
+ * });
+ */
+export function chromiumForSuite(): () => Browser {
+  return forSuite('Chromium', launchChromium, (browser) => browser.close(), 60_000);
+}
+
+/**
+ * A new browser context for each test (pages of one context share storage, Web Locks and BroadcastChannel, as
+ * the tabs of one profile do): opened in `beforeEach`, closed in `afterEach`, before the `afterEach` hooks
+ * declared after this call.
+ *
+ * @param browser - the getter {@link chromiumForSuite} returned.
+ * @returns a getter for the test's context.
+ */
+export function contextForEachTest(browser: () => Browser): () => BrowserContext {
+  let context: BrowserContext | undefined;
+  beforeEach(async () => {
+    context = await browser().newContext();
+  });
+  afterEach(async () => {
+    await context?.close();
+    context = undefined;
+  });
+  return () => {
+    if (context === undefined) throw new Error('The browser context opens in beforeEach: use it in a test or a hook.');
+    return context;
+  };
 }
 
 /** A running example server and the base URL it printed. */
@@ -51,4 +90,16 @@ export function startExample(name: string, env: Record<string, string>): Promise
     });
     child.on('exit', (code) => reject(new Error(`example ${name} exited with ${code}`)));
   });
+}
+
+/**
+ * {@link startExample} for the enclosing file or `describe`: started in `beforeAll`, sent SIGTERM in `afterAll`.
+ *
+ * @returns a getter for the running example, to call inside tests and hooks.
+ */
+export function exampleForSuite(name: string, env: Record<string, string>): () => RunningExample {
+  const stop = async (example: RunningExample) => {
+    example.process.kill('SIGTERM');
+  };
+  return forSuite(`example ${name}`, () => startExample(name, env), stop, 60_000);
 }

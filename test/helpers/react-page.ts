@@ -1,6 +1,8 @@
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import type express from 'express';
+import type { BrowserContext, Page } from 'playwright-core';
+import type { PageSetup } from '../e2e/fixtures/react-app';
 
 const root = join(__dirname, '../..');
 
@@ -34,4 +36,16 @@ export function servePage(app: express.Express, script: string): void {
   app.get('/app.js', (_req, res) => {
     res.type('js').send(script);
   });
+}
+
+/**
+ * Open a page of `context` at `url` (a gateway app that {@link servePage} set up), with its errors logged, and
+ * mount `setup` in it through `window.harness`.
+ */
+export async function mountReactPage(context: BrowserContext, url: string, setup: PageSetup): Promise<Page> {
+  const page = await context.newPage();
+  page.on('pageerror', (error) => console.error('page error:', error));
+  await page.goto(url);
+  await page.evaluate((s) => window.harness.mount(s), setup);
+  return page;
 }
