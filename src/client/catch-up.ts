@@ -89,6 +89,14 @@ export class TabCatchUp {
   }
 
   /**
+   * The newest live event held, once the leader was asked: a channel subscribed from now on is not in the
+   * request, and the events up to this one were published before it was subscribed.
+   */
+  get newestHeldAfterAsking(): string | undefined {
+    return this.asked === undefined ? undefined : this.held.at(-1)?.id;
+  }
+
+  /**
    * Catch up from `since` again (a page back from the back-forward cache), forgetting anything held.
    *
    * @param since - the tab's newest id.

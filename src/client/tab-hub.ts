@@ -153,6 +153,10 @@ export class TabHub {
     // The stream calls back asynchronously, so `entry` is set by then; a callback of a subscription the
     // union no longer holds (released, or replaced by a restart) is stale and ignored.
     const current = (): boolean => this.union.get(channel) === entry;
+    // Added to an open stream, the channel is live from its sse:subscribed on, which may be after events of it
+    // the stream never had (published after the stream's newest id): it is covered from the next event on.
+    // A channel the stream connects with is replayed from the stream's id (or starts at sse:ready's).
+    const joinsOpenStream = this.stream.status === 'open';
     const entry: UnionEntry = {
       tabs: new Set([tab]),
       confirmed: false,
@@ -160,8 +164,9 @@ export class TabHub {
         onSubscribed: () => {
           if (!current()) return;
           entry.confirmed = true;
-          // Every event of the channel after the stream's newest id arrives from here on.
+          // A channel the stream connected with has every event after the stream's newest id from here on.
           this.recent.cover(channel, this.stream.lastEventId);
+          if (joinsOpenStream) this.recent.reset(channel);
           this.host.emit({ t: 'subscribed', channel });
         },
         onReset: (reason) => {

@@ -88,14 +88,15 @@ export class TabSubscriptions {
    * Hand an event to every listener whose channel or pattern matches it.
    *
    * @param event - one data event of the shared stream.
+   * @param skip - channels and patterns not to hand it to.
    */
-  deliver(event: ClientEvent): void {
+  deliver(event: ClientEvent, skip?: (channel: string) => boolean): void {
     const exact = this.byChannel.get(event.channel);
-    if (exact !== undefined) this.each(exact, (s) => s.listener(event));
+    if (exact !== undefined && skip?.(event.channel) !== true) this.each(exact, (s) => s.listener(event));
     if (this.byChannel.size === (exact === undefined ? 0 : 1)) return;
     for (const key of patternKeysOf(event.channel)) {
       const matched = this.byChannel.get(`${key}:*`);
-      if (matched !== undefined) this.each(matched, (s) => s.listener(event));
+      if (matched !== undefined && skip?.(`${key}:*`) !== true) this.each(matched, (s) => s.listener(event));
     }
   }
 

@@ -5,6 +5,7 @@
  */
 
 import { parseTopic } from '../protocol/channels';
+import { parseEventId } from '../protocol/event-id';
 import { CATCH_UP_TIMEOUT_MS, TabCatchUp } from './catch-up';
 import { LastEventId } from './last-event-id';
 import { parseClientOptions } from './options';
@@ -51,6 +52,11 @@ class SharedClient implements SseClient {
   private readonly catchUp: TabCatchUp;
   private catchUpTimer: ReturnType<typeof setTimeout> | undefined;
   private askQueued = false;
+  /**
+   * Channels first subscribed while the catch-up was asked for, with the newest event held then: the held
+   * events up to it were published before the subscription and are not theirs.
+   */
+  private readonly subscribedLate = new Map<string, string>();
   private readonly statusListeners = new Set<StatusListener>();
   private readonly names: TabNames;
   private member: TabMember | undefined;
@@ -123,7 +129,11 @@ class SharedClient implements SseClient {
     const { first, remove } = this.subscriptions.add(channel, listener, handlers);
     if (first) this.member?.add(channel);
     // The channels subscribed in this task catch up together, as one stream's first connect would.
-    if (first && this.catchUp.resuming) this.askSoon();
+    if (first && this.catchUp.resuming) {
+      const mark = this.catchUp.newestHeldAfterAsking;
+      if (mark !== undefined) this.subscribedLate.set(channel, mark);
+      this.askSoon();
+    }
     // After a 401 the shared stream stopped; a new subscription starts it over, as without sharing.
     if (this.shared === 'closed') this.member?.restart();
     this.update();
@@ -160,6 +170,7 @@ class SharedClient implements SseClient {
     this.member = undefined;
     this.leader = undefined;
     this.catchUp.restart(undefined);
+    this.subscribedLate.clear();
     clearTimeout(this.catchUpTimer);
   }
 
@@ -194,7 +205,7 @@ class SharedClient implements SseClient {
         if (result === undefined) break;
         clearTimeout(this.catchUpTimer);
         for (const { channel, reason } of result.resets) this.subscriptions.reset(channel, reason);
-        for (const event of result.events) this.take(event);
+        this.takeCaughtUp(result.events);
         break;
       }
       case 'subscribed':
@@ -218,8 +229,21 @@ class SharedClient implements SseClient {
   }
 
   /** An event in order: delivered unless this tab has it already. */
-  private take(event: ClientEvent): void {
-    if (this.order.accept(event.id)) this.subscriptions.deliver(event);
+  private take(event: ClientEvent, skip?: (channel: string) => boolean): void {
+    if (this.order.accept(event.id)) this.subscriptions.deliver(event, skip);
+  }
+
+  /** The events of a settled catch-up, each to the channels subscribed before it was published. */
+  private takeCaughtUp(events: readonly ClientEvent[]): void {
+    const late = new Map([...this.subscribedLate].map(([channel, mark]) => [channel, parseEventId(mark)]));
+    this.subscribedLate.clear();
+    for (const event of events) {
+      const id = parseEventId(event.id);
+      this.take(event, (channel) => {
+        const mark = late.get(channel);
+        return mark !== undefined && mark !== null && id !== null && id.epoch === mark.epoch && id.seq <= mark.seq;
+      });
+    }
   }
 
   /** A leader said who it is: this tab, whose stream resumes from the kept id, or one to ask. */
@@ -231,6 +255,7 @@ class SharedClient implements SseClient {
     }
     // The stream resumes from this tab's id (not moved while holding): the server replays the held events.
     this.catchUp.restart(undefined);
+    this.subscribedLate.clear();
     clearTimeout(this.catchUpTimer);
   }
 
@@ -256,7 +281,7 @@ class SharedClient implements SseClient {
     clearTimeout(this.catchUpTimer);
     const held = this.catchUp.abandon();
     for (const channel of this.subscriptions.channels()) this.subscriptions.reset(channel, reason);
-    for (const event of held) this.take(event);
+    this.takeCaughtUp(held);
   }
 
   /**

@@ -154,3 +154,19 @@ it('a tab that closed (no linger) takes its channels off the stream at once', ()
   expect(stream.active()).toEqual(['logs:shared']);
   hub.close();
 });
+
+it('a channel added to the open stream is not claimed from before its confirmation: events published while it was off the stream are not silently skipped', () => {
+  const { hub, table, stream } = setUp('ep-10');
+  stream.confirm('logs:shared');
+  // Page b had logs:b alone and left at ep-10; logs:b carries on while no stream has it.
+  stream.publish('logs:b'); // 11: reaches no one
+  // b's page comes back with its kept id ep-10: logs:b joins the open stream (a live change).
+  table.set('b', new Set(['logs:b']));
+  hub.reconcile('b');
+  stream.confirm('logs:b');
+  // The stream's newest id is still ep-10, but ep-11 of logs:b was never on it.
+  expect(ask(hub, 'ep-10', ['logs:b'])).toEqual({ data: [], resets: [{ channel: 'logs:b', reason: 'unavailable' }] });
+  stream.publish('logs:b'); // 12
+  expect(ask(hub, 'ep-10', ['logs:b'])).toEqual({ data: [], resets: [{ channel: 'logs:b', reason: 'expired' }] });
+  expect(ask(hub, 'ep-11', ['logs:b'])).toEqual({ data: [12], resets: [] });
+});
