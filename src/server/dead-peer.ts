@@ -43,6 +43,12 @@ interface Suspect {
 const debug = debuglog('sse-gateway');
 
 /**
+ * Errors that say the tables will never be readable here (no `/proc`, no permission): detection turns off.
+ * Others (EMFILE, ENFILE, ENOMEM: an fd limit that dead peers themselves may have reached) only skip a scan.
+ */
+const UNREADABLE: ReadonlySet<string> = new Set(['ENOENT', 'ENOTDIR', 'EACCES', 'EPERM', 'ENOSYS']);
+
+/**
  * Watches stream sockets and calls a stream's `dead` once its socket was seen retransmitting, with a count
  * of retransmission timeouts that never went down, on every scan for at least the stream's timeout.
  * A socket whose count drops (an ACK arrived between two scans) starts over.
@@ -58,6 +64,8 @@ export class DeadPeerScanner {
   private scheduledMs = Number.POSITIVE_INFINITY;
   private scanning = false;
   private off = false;
+  /** A scan already failed for a passing reason (said once). */
+  private failedOnce = false;
   /** The latest watcher's logger: where an unreadable table is reported. */
   private logger: Logger | undefined;
 
@@ -137,8 +145,16 @@ export class DeadPeerScanner {
     try {
       tables = await this.read();
     } catch (cause) {
+      const why = (cause as Error).message ?? cause;
+      if (!UNREADABLE.has((cause as NodeJS.ErrnoException).code ?? '')) {
+        // EMFILE and the like pass: the next scan tries again, with every watch and suspect kept.
+        if (!this.failedOnce)
+          this.logger?.warn(`sse-gateway: a dead-peer scan could not read the TCP tables (${why}); retrying.`);
+        this.failedOnce = true;
+        return;
+      }
       this.turnOff(
-        `dead-peer detection is off: the TCP tables cannot be read (${(cause as Error).message ?? cause}); streams whose peer vanished are freed only by the kernel.`,
+        `dead-peer detection is off: the TCP tables cannot be read (${why}); streams whose peer vanished are freed only by the kernel.`,
         true,
       );
       return;

@@ -235,6 +235,32 @@ describe('DeadPeerScanner without tables', () => {
     expect(read).toHaveBeenCalledTimes(1);
     expect(logger.warn).toHaveBeenCalledTimes(1);
   });
+
+  test('a read that fails for now (EMFILE: the fds dead peers hold) skips that scan and keeps every watch', async () => {
+    const { scanner, read, set, advance, logger } = harness();
+    const emfile = Object.assign(new Error('EMFILE: too many open files'), { code: 'EMFILE' });
+    const dead = jest.fn();
+    scanner.watch(o('stuck'), key(40000), 2000, dead, logger);
+    set([line(40000, '01', 1)]);
+    await scanner.scan();
+    read.mockRejectedValueOnce(emfile);
+    advance(1000);
+    await scanner.scan();
+    expect(logger.warn).toHaveBeenCalledTimes(1);
+    expect(logger.warn.mock.calls[0]?.[0]).toMatch(/EMFILE/);
+    expect(scanner.size).toBe(1);
+    set([line(40000, '01', 2)]);
+    advance(1000);
+    await scanner.scan();
+    expect(dead).toHaveBeenCalledTimes(1);
+    // Said once, however often it happens.
+    scanner.watch(o('next'), key(40001), 2000, jest.fn(), logger);
+    read.mockRejectedValueOnce(emfile);
+    await scanner.scan();
+    expect(logger.warn).toHaveBeenCalledTimes(1);
+    expect(scanner.size).toBe(1);
+    scanner.unwatch(o('next'));
+  });
 });
 
 describe('the deadPeerTimeoutMs option', () => {
