@@ -151,6 +151,23 @@ describe('ReplayPages', () => {
     expect(history.calls).toEqual([{ after: 6000, count: 510 }]);
   });
 
+  it('lets kept pages go a while after the last replay, with nobody reading again', async () => {
+    jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] });
+    try {
+      const history = new FakeHistory();
+      history.publish(3500, (seq) => seq % 500 === 0);
+      const pages = new ReplayPages(history.fetch);
+      await pages.replay({ epoch: 'e1', seq: 0 }, query());
+      expect(pages.keptBytes).toBeGreaterThan(0);
+      jest.advanceTimersByTime(5_000);
+      expect(pages.keptBytes).toBeGreaterThan(0);
+      jest.advanceTimersByTime(6_000);
+      expect(pages.keptBytes).toBe(0);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
   it('keeps the pages nearest the head when the gaps outgrow the budget', async () => {
     const history = new FakeHistory();
     history.publish(7500, (seq) => seq % 500 === 0);

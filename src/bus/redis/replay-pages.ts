@@ -99,8 +99,15 @@ function leavesFirst(a: Kept, b: Kept, epoch: string, now: number): boolean {
 class KeptPages {
   readonly #pages = new Map<string, Kept>();
   #bytes = 0;
+  /** Drops stale pages while any is kept, so a burst of replays does not leave its pages for good. */
+  #sweep: NodeJS.Timeout | undefined;
 
   constructor(private readonly budget: number) {}
+
+  /** Bytes of the pages kept now. */
+  get bytes(): number {
+    return this.#bytes;
+  }
 
   get(key: string, now: number): PageRead | undefined {
     const kept = this.#pages.get(key);
@@ -113,6 +120,7 @@ class KeptPages {
     this.delete(key);
     this.#pages.set(key, kept);
     this.#bytes += kept.page.bytes;
+    this.scheduleSweep();
     while (this.#bytes > this.budget) {
       let victim: [string, Kept] | undefined;
       for (const pair of this.#pages) {
@@ -126,6 +134,19 @@ class KeptPages {
   clear(): void {
     this.#pages.clear();
     this.#bytes = 0;
+    clearTimeout(this.#sweep);
+    this.#sweep = undefined;
+  }
+
+  private scheduleSweep(): void {
+    if (this.#sweep !== undefined) return;
+    this.#sweep = setTimeout(() => {
+      this.#sweep = undefined;
+      const now = Date.now();
+      for (const [key, kept] of this.#pages) if (now - kept.at > KEPT_PAGE_MS) this.delete(key);
+      if (this.#pages.size > 0) this.scheduleSweep();
+    }, KEPT_PAGE_MS + 1);
+    this.#sweep.unref();
   }
 
   private delete(key: string): void {
@@ -172,6 +193,11 @@ export class ReplayPages {
       result = feed(scan, page, head);
     }
     return { result, epoch, head };
+  }
+
+  /** Bytes of the decoded pages kept for other replays now (at most the budget, none a while after the last read). */
+  get keptBytes(): number {
+    return this.#kept.bytes;
   }
 
   /** Forget the kept pages. */
