@@ -67,9 +67,11 @@ export interface CatchUpResult {
 export class TabCatchUp {
   private since: string | undefined;
   private held: ClientEvent[] = [];
-  /** The leader asked, and the number of that request; its answer is the only one taken. */
+  /** The leader asked last, and the number of that request. */
   private asked: { readonly leader: string; readonly request: number } | undefined;
   private requests = 0;
+  /** The first request of this catch-up: an answer to it or to any later one is taken (see `settle`). */
+  private firstRequest = 1;
 
   /**
    * @param since - the tab's kept id, or `undefined` for a tab with nothing to catch up on.
@@ -105,6 +107,7 @@ export class TabCatchUp {
     this.since = since;
     this.held = [];
     this.asked = undefined;
+    this.firstRequest = this.requests + 1;
   }
 
   /**
@@ -134,12 +137,17 @@ export class TabCatchUp {
 
   /**
    * Take the leader's answer: the resets, and the replayed and held events merged. `undefined` for an
-   * answer to another request (a leader replaced meanwhile).
+   * answer to a request of an earlier catch-up, or once settled. The answer to any request of this one is
+   * taken, not only the last: a late `state` of a leader that left (BroadcastChannel keeps one sender's
+   * order only) makes the tab ask that leader after the one that leads, and only the latter answers. Any
+   * leader's answer fits: it holds the events after `since` up to its newest, and every live event after
+   * that one came after it from the same leader, so it is held or still to come.
    *
    * @param answer - a `caught-up` message addressed to this tab.
    */
   settle(answer: Extract<TabMessage, { t: 'caught-up' }>): CatchUpResult | undefined {
-    if (this.since === undefined || answer.request !== this.asked?.request) return undefined;
+    if (this.since === undefined || answer.request < this.firstRequest || answer.request > this.requests)
+      return undefined;
     const events = mergeCatchUp(answer.events, this.held);
     this.restart(undefined);
     return { resets: answer.resets, events };

@@ -208,7 +208,7 @@ describe("a follower's catch-up", () => {
     expect(catchUp.ask('leader', 'tab', ['logs:a'])).toBeUndefined();
   });
 
-  it('asks each leader once, with its channels; takes only the answer to its last request', () => {
+  it('asks each leader once, with its channels; takes the first answer to a request of this catch-up', () => {
     const catchUp = new TabCatchUp('e-1');
     expect(catchUp.ask('L1', 'me', [])).toBeUndefined();
     expect(catchUp.ask('L1', 'me', ['logs:a'])).toEqual({
@@ -224,10 +224,21 @@ describe("a follower's catch-up", () => {
     // L1 went before answering; the next leader is asked.
     expect(catchUp.ask('L2', 'me', ['logs:a'])?.request).toBe(2);
     const answer = { t: 'caught-up' as const, tab: 'me', events: [event('e-2'), event('e-3')], resets: [] };
-    expect(catchUp.settle({ ...answer, request: 1 })).toBeUndefined();
-    expect(catchUp.settle({ ...answer, request: 2 })).toEqual({ resets: [], events: [event('e-2'), event('e-3')] });
+    // L1's answer after all (or L2 was the leader, and L1's state came late): it is as good as L2's.
+    expect(catchUp.settle({ ...answer, request: 1 })).toEqual({ resets: [], events: [event('e-2'), event('e-3')] });
     expect(catchUp.resuming).toBe(false);
     expect(catchUp.settle({ ...answer, request: 2 })).toBeUndefined();
+  });
+
+  it('does not take an answer to a request of an earlier catch-up (before a page came back)', () => {
+    const catchUp = new TabCatchUp('e-1');
+    expect(catchUp.ask('L1', 'me', ['logs:a'])?.request).toBe(1);
+    catchUp.restart('e-5');
+    expect(catchUp.ask('L1', 'me', ['logs:a'])?.request).toBe(2);
+    const answer = { t: 'caught-up' as const, tab: 'me', events: [event('e-6')], resets: [] };
+    expect(catchUp.settle({ ...answer, request: 1 })).toBeUndefined();
+    expect(catchUp.settle({ ...answer, request: 3 })).toBeUndefined();
+    expect(catchUp.settle({ ...answer, request: 2 })).toEqual({ resets: [], events: [event('e-6')] });
   });
 
   it('holds a bounded number of live events; one more and it gives up with what it held', () => {

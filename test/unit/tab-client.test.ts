@@ -171,9 +171,11 @@ beforeAll(() => {
 
 let url = 0;
 const opened: SseClient[] = [];
+const cleanUp: (() => void)[] = [];
 afterEach(() => {
   jest.restoreAllMocks();
   for (const client of opened.splice(0)) client.close();
+  for (const done of cleanUp.splice(0)) done();
 });
 
 interface Tab {
@@ -282,4 +284,66 @@ it('a channel first subscribed while the catch-up is asked for does not get the 
   await until(() => late.some((e) => e.id === after.id));
   expect(late.map((e) => e.id)).toEqual([after.id]);
   expect(follower.received.map((e) => e.id)).toEqual([]);
+});
+
+/** Holds back what chosen senders post, in their order (BroadcastChannel keeps one sender's order only). */
+function holdSenders() {
+  const queues = new Map<BroadcastChannel, unknown[]>();
+  jest.spyOn(BroadcastChannel.prototype, 'postMessage').mockImplementation(function (
+    this: BroadcastChannel,
+    message: unknown,
+  ) {
+    const queue = queues.get(this);
+    if (queue === undefined) original.call(this, message);
+    else queue.push(message);
+  });
+  return {
+    hold: (sender: BroadcastChannel) => queues.set(sender, []),
+    queued: (sender: BroadcastChannel) => (queues.get(sender) ?? []) as { t: string; leader?: string }[],
+    /** Post the first `count` held messages of `sender` (through `via` when the sender is closed). */
+    release(sender: BroadcastChannel, count = Number.POSITIVE_INFINITY, via = sender) {
+      const queue = queues.get(sender) ?? [];
+      for (const message of queue.splice(0, count)) original.call(via, message);
+    },
+  };
+}
+const memberOf = (t: Tab) => (t.client as unknown as { member: { id: string; channel: BroadcastChannel } }).member;
+
+it('a late state from a leader that has left does not make a joining tab drop the next leader’s answer', async () => {
+  const { server, tab } = setUp();
+  const first = tab();
+  first.sub('logs:a');
+  await until(() => first.subscribed.length === 1);
+  const next = tab();
+  next.sub('logs:a');
+  await until(() => next.subscribed.length === 1);
+  const kept = server.publish('logs:a');
+  await until(() => next.received.length === 1);
+  const senders = holdSenders();
+  // The first leader's posts from here on are late: its state for the joining tab's hello among them.
+  const firstChannel = memberOf(first).channel;
+  senders.hold(firstChannel);
+  const joining = tab({ lastEventId: kept.id });
+  joining.sub('logs:a');
+  await until(() => senders.queued(firstChannel).some((m) => m.t === 'state'));
+  // The joining tab's request waits until the next leader's stream is open (it would have no events yet).
+  const joiningChannel = memberOf(joining).channel;
+  senders.hold(joiningChannel);
+  first.client.close();
+  await until(() => senders.queued(joiningChannel).some((m) => m.t === 'catch-up'));
+  await until(() => [...server.streams].some((s) => s.status === 'open'));
+  const live = server.publish('logs:a');
+  await until(() => next.received.length === 2);
+  // The first leader's state arrives only now, after the next leader's: the joining tab asks it too.
+  const late = new BroadcastChannel(firstChannel.name);
+  cleanUp.push(() => late.close());
+  senders.release(firstChannel, senders.queued(firstChannel).findIndex((m) => m.t === 'state') + 1, late);
+  await until(() => senders.queued(joiningChannel).filter((m) => m.t === 'catch-up').length === 2);
+  expect(senders.queued(joiningChannel).map((m) => m.leader)).toEqual([memberOf(next).id, expect.any(String)]);
+  senders.release(joiningChannel);
+  senders.release(firstChannel, Number.POSITIVE_INFINITY, late);
+  // The next leader's answer is taken at once: no wait for the one that left, and no reset.
+  await until(() => joining.received.length === 1);
+  expect(joining.received.map((e) => e.id)).toEqual([live.id]);
+  expect(joining.resets).toEqual([]);
 });
