@@ -74,8 +74,16 @@ export class Gateway implements ConnectionHost, ReplaySource {
   private readonly tokenKey = randomBytes(32);
   /** What diagnostics messages name as their gateway: the router users hold. Set by `sseMiddleware`. */
   identity: object = this;
-  private counters = { events: 0, delivered: 0, slowClosed: 0, expired: 0, opened: 0, replayedEvents: 0, oversized: 0 };
-  private deadPeersClosed = 0;
+  private counters = {
+    events: 0,
+    delivered: 0,
+    slowClosed: 0,
+    deadPeersClosed: 0,
+    expired: 0,
+    opened: 0,
+    replayedEvents: 0,
+    oversized: 0,
+  };
   /** Told of every event from the bus, when something (registerMetrics) asked; otherwise one check per event. */
   eventObserver: ((event: SseEvent) => void) | undefined;
   /** Channels whose oversized events were already reported (bounded: the first hundred). */
@@ -119,12 +127,13 @@ export class Gateway implements ConnectionHost, ReplaySource {
   }
 
   /**
-   * The stream's peer has not acknowledged data for `deadPeerTimeoutMs`: its transport is destroyed next. A
-   * stream already ended (a drain, its age) whose end could not reach the peer counts too: this frees its slot.
+   * The stream's peer has not acknowledged data for `deadPeerTimeoutMs`: count it, label its close, destroy its
+   * transport. A stream already ended (a drain, its age) whose end could not reach the peer counts too: this
+   * frees its slot.
    */
   private readonly peerGone = (owner: object): void => {
     const connection = owner as Connection;
-    this.deadPeersClosed++;
+    this.counters.deadPeersClosed++;
     connection.closeReason = 'dead-peer';
     destroyTransport(connection.res.req);
   };
@@ -338,7 +347,6 @@ export class Gateway implements ConnectionHost, ReplaySource {
       timers: this.keepAlive.timers,
       bufferedBytes,
       ...this.counters,
-      deadPeersClosed: this.deadPeersClosed,
       rejected: { ...this.rejected },
       replays: { ...this.replays },
       denied: { ...this.denied },
