@@ -5,9 +5,10 @@
  * metrics adds nothing to the publish or delivery path. Labels are bounded: error codes, replay results,
  * configured namespaces; never channel names or user ids.
  */
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Gauge, Histogram, type Registry } from 'prom-client';
 import { observeEvents } from '../server/observe';
 import type { SseGateway, SseStats } from '../types';
+import { perScrape, runningTotal } from './scrape';
 
 /** Options of {@link registerMetrics}. */
 export interface MetricsOptions {
@@ -69,18 +70,7 @@ export function registerMetrics(gateway: SseGateway, options: MetricsOptions): G
   const prefix = options.prefix ?? 'sse_';
   const names: string[] = [];
   const registers = [registry];
-  // One stats() per scrape, however many metrics read it: prom-client collects every metric of a scrape in
-  // one turn of the event loop, and the reading is dropped at the next, so a later scrape is never stale.
-  let cached: SseStats | undefined;
-  const stats = (): SseStats => {
-    if (cached === undefined) {
-      cached = gateway.stats();
-      setImmediate(() => {
-        cached = undefined;
-      });
-    }
-    return cached;
-  };
+  const stats = perScrape(() => gateway.stats());
 
   const gauge = (name: string, help: string, read: Read): void => {
     names.push(prefix + name);
@@ -95,34 +85,13 @@ export function registerMetrics(gateway: SseGateway, options: MetricsOptions): G
   };
   const counter = (name: string, help: string, read: Read): void => {
     names.push(prefix + name);
-    let seen = 0;
-    new Counter({
-      name: prefix + name,
-      help,
-      registers,
-      collect() {
-        const value = read(stats());
-        if (value > seen) this.inc(value - seen);
-        seen = value;
-      },
-    });
+    runningTotal({ name: prefix + name, help, registers }, () => [[{}, read(stats())]]);
   };
   const labelled = (name: string, help: string, label: string, read: ReadLabelled): void => {
     names.push(prefix + name);
-    const seen = new Map<string, number>();
-    new Counter({
-      name: prefix + name,
-      help,
-      labelNames: [label],
-      registers,
-      collect() {
-        for (const [value, count] of Object.entries(read(stats()))) {
-          const before = seen.get(value) ?? 0;
-          if (count > before) this.inc({ [label]: value }, count - before);
-          seen.set(value, count);
-        }
-      },
-    });
+    runningTotal({ name: prefix + name, help, labelNames: [label], registers }, () =>
+      Object.entries(read(stats())).map(([value, count]) => [{ [label]: value }, count] as const),
+    );
   };
 
   gauge('connections', 'Open streams.', (s) => s.connections);

@@ -6,8 +6,9 @@
  * is scraped, so registering adds nothing to the event path. Labels are bounded: `kind`, the `name` the app
  * gave each upstream, failure reasons, upstream HTTP statuses and bridge states; never a URL or an id.
  */
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
 import type { BridgeState, UpstreamBridge, UpstreamProxy } from '../upstream/types';
+import { type Labels, perScrape, runningTotal } from './scrape';
 
 /** What `registerUpstreamMetrics` takes: what `bridgeUpstream()` or `sseProxy()` returned. */
 export type MeteredUpstream = UpstreamBridge | UpstreamProxy;
@@ -27,7 +28,6 @@ export interface UpstreamMetrics {
 }
 
 type Kind = 'bridge' | 'proxy';
-type Labels = Record<string, string>;
 
 /** One upstream's figures at a scrape, whichever kind it is. */
 interface Reading {
@@ -134,18 +134,8 @@ export function registerUpstreamMetrics(
   const prefix = `${options.prefix ?? 'sse_'}upstream_`;
   const names: string[] = [];
   const registers = [registry];
-  // One status()/stats() per upstream and scrape, however many metrics read it: a scrape runs every collect()
-  // before the event loop turns, so the readings are dropped on the next turn and the next scrape is fresh.
-  let cached: Reading[] | undefined;
-  const readings = (): Reading[] => {
-    if (cached === undefined) {
-      cached = entries.map((e) => read(e.kind, e.upstream, e.name));
-      setImmediate(() => {
-        cached = undefined;
-      });
-    }
-    return cached;
-  };
+  // One status()/stats() per upstream and scrape, however many metrics read it.
+  const readings = perScrape(() => entries.map((e) => read(e.kind, e.upstream, e.name)));
 
   // What every metric of this call is registered with; its name is kept for unregister().
   const config = (name: string, help: string, labelNames: string[]) => {
@@ -160,23 +150,9 @@ export function registerUpstreamMetrics(
       },
     });
   };
-  // A counter follows the upstream's own running total; a label set shows at 0 from the first scrape where
-  // it is known, so `increase()` sees its first step.
+  // A counter follows the upstream's own running total.
   const counter = (name: string, help: string, labelNames: string[], samples: Samples) => {
-    const seen = new Map<string, number>();
-    new Counter({
-      ...config(name, help, labelNames),
-      collect() {
-        for (const reading of readings()) {
-          for (const [labels, value] of samples(reading)) {
-            const key = labelNames.map((label) => labels[label] ?? '').join('\u0000');
-            const before = seen.get(key);
-            if (before === undefined || value > before) this.inc(labels, value - (before ?? 0));
-            seen.set(key, value);
-          }
-        }
-      },
-    });
+    runningTotal(config(name, help, labelNames), () => readings().flatMap(samples));
   };
   const base = (r: Reading): Labels => ({ kind: r.kind, name: r.name });
 
